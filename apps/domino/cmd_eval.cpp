@@ -1,0 +1,40 @@
+#include "commands.h"
+#include "domino/jobs.h"
+#include "domino/runtime.h"
+
+namespace domino::cli {
+
+void add_eval_command(CLI::App& app) {
+  auto* command = app.add_subcommand("eval", "Evaluate a checkpoint: top-1 and top-5 accuracy");
+  struct Args {
+    EvalJob job;
+    std::string split = "test";
+    int threads = 0;
+    bool json = false;
+  };
+  auto args = std::make_shared<Args>();
+  command->add_option("--checkpoint", args->job.checkpoint, "checkpoint.pt written by train")->required();
+  command->add_option("--split", args->split, "test, val (the run's held-out split) or train")
+      ->check(CLI::IsMember({"test", "val", "train"}))
+      ->capture_default_str();
+  command->add_option("--model", args->job.expect_model, "fail unless the checkpoint holds this model");
+  command->add_option("--data-dir", args->job.data_dir, "dataset directory (default: the run's)");
+  command->add_option("--batch-size", args->job.batch_size, "images per batch")->capture_default_str()->check(CLI::PositiveNumber);
+  command->add_option("--workers", args->job.workers, "data-pipeline threads")->capture_default_str()->check(CLI::NonNegativeNumber);
+  command->add_option("--threads", args->threads, "LibTorch threads (0: every core)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  command->add_option("--device", args->job.device, "auto, cpu, cuda or cuda:K")->capture_default_str();
+  command->add_flag("--json", args->json, "print the result as JSON");
+  command->callback([args] {
+    set_threads(args->threads);
+    args->job.split = args->split == "test" ? EvalSplit::Test : args->split == "val" ? EvalSplit::Validation : EvalSplit::Train;
+    const auto r = run_eval_job(args->job);
+    if (args->json)
+      fmt::print("{}\n", nlohmann::json{{"split", args->split}, {"top1", r.top1}, {"top5", r.top5}, {"loss", r.loss},
+                                         {"samples", r.samples}}.dump());
+    else
+      fmt::print("{}: top-1 {:.2f}%  top-5 {:.2f}%  loss {:.4f}  ({} images)\n", args->split, 100 * r.top1, 100 * r.top5,
+                 r.loss, r.samples);
+  });
+}
+
+}  // namespace domino::cli

@@ -1,0 +1,13 @@
+// Each `domino` subcommand registers itself on the app.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+namespace domino::cli {
+
+void add_train_command(CLI::App& app);
+void add_eval_command(CLI::App& app);
+void add_info_command(CLI::App& app);
+
+}  // namespace domino::cli

@@ -1,0 +1,36 @@
+// domino: find and train layer-wise N:M sparse schemes for CNNs.
+#include <c10/util/Exception.h>
+#include <fmt/format.h>
+
+#include "commands.h"
+#include "domino/error.h"
+#include "domino/runtime.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "domino: finds layer-wise N:M sparse schemes for a dense CNN (DominoSearch) and trains it into them.\n"
+      "Pipeline: train (dense) -> search -> finetune -> export. Run `domino COMMAND --help` for a command's options."};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "Show the help of every command");
+  domino::cli::add_train_command(app);
+  domino::cli::add_eval_command(app);
+  domino::cli::add_info_command(app);
+  domino::install_interrupt_handler();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const domino::Error& e) {
+    fmt::print(stderr, "error: {}\n", e.what());
+    return 1;
+  } catch (const c10::Error& e) {
+    // LibTorch's own messages carry a C++ backtrace; the first line is what matters.
+    const std::string what = e.what_without_backtrace();
+    fmt::print(stderr, "error: {}\n", what.substr(0, what.find('\n')));
+    return 1;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "internal error: {}\n", e.what());
+    return 2;
+  }
+  return 0;
+}

@@ -1,0 +1,69 @@
+// Benchmarks of the dense training step and the data pipeline (ResNet-20, batch 64,
+// Fashion-MNIST). Run: build/bench/domino_bench  (see docs/benchmarks.md)
+#include <benchmark/benchmark.h>
+#include <torch/torch.h>
+
+#include "domino/datasets.h"
+#include "domino/loader.h"
+#include "domino/models.h"
+#include "domino/runtime.h"
+#include "domino/sgd.h"
+
+namespace {
+
+using namespace domino;
+
+std::shared_ptr<const Dataset> fashion_train() {
+  static auto data = load_dataset(dataset_spec("fashion-mnist"), Split::Train);
+  return data;
+}
+
+// One optimizer step of dense training on a fixed batch: what the training loop pays
+// per iteration besides waiting for data.
+void BM_DenseTrainStep(benchmark::State& state) {
+  set_threads(static_cast<int>(state.range(0)));
+  torch::manual_seed(0);
+  auto model = make_model("resnet20", {1, 10});
+  model->train();
+  std::vector<std::pair<std::string, at::Tensor>> params;
+  for (const auto& p : model->named_parameters()) params.emplace_back(p.key(), p.value());
+  Sgd sgd(params, {0.1, 0.9, 5e-4, false});
+  LoaderOptions o;
+  o.workers = 0;
+  BatchLoader loader(fashion_train(), train_pipeline(dataset_spec("fashion-mnist")), o);
+  loader.start_epoch(0);
+  const auto batch = *loader.next();
+  for (auto _ : state) {
+    auto loss = torch::nn::functional::cross_entropy(model->forward(batch.images), batch.labels);
+    sgd.zero_grad();
+    loss.backward();
+    sgd.step();
+    benchmark::DoNotOptimize(loss.item<float>());
+  }
+  state.counters["images/s"] = benchmark::Counter(static_cast<double>(state.iterations() * o.batch_size), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_DenseTrainStep)->Arg(2)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(5.0);
+
+// Augmented batches delivered by the pipeline alone, with `workers` threads.
+void BM_DataPipeline(benchmark::State& state) {
+  LoaderOptions o;
+  o.workers = static_cast<int>(state.range(0));
+  o.prefetch = 8;
+  BatchLoader loader(fashion_train(), train_pipeline(dataset_spec("fashion-mnist")), o);
+  int64_t epoch = 0;
+  loader.start_epoch(epoch);
+  for (auto _ : state) {
+    auto batch = loader.next();
+    if (!batch) {
+      loader.start_epoch(++epoch);
+      batch = loader.next();
+    }
+    benchmark::DoNotOptimize(batch->images.data_ptr());
+  }
+  state.counters["images/s"] = benchmark::Counter(static_cast<double>(state.iterations() * o.batch_size), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_DataPipeline)->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond)->UseRealTime()->MinTime(3.0);
+
+}  // namespace
+
+BENCHMARK_MAIN();

@@ -1,0 +1,44 @@
+// The commands' work, callable without the CLI: what `domino train` and `domino eval`
+// do once their options are parsed.
+#pragma once
+
+#include <string>
+
+#include "domino/datasets.h"
+#include "domino/trainer.h"
+
+namespace domino {
+
+struct TrainJobResult {
+  TrainResult train;
+  EvalResult test;
+  std::string checkpoint;
+};
+
+// Loads the data, builds (or resumes) the model, trains, evaluates on the test split,
+// and writes <out>/{checkpoint.pt, metrics.jsonl, config.json, result.json}.
+TrainJobResult run_train_job(const TrainConfig& config);
+
+enum class EvalSplit { Train, Validation, Test };
+
+struct EvalJob {
+  std::string checkpoint;
+  EvalSplit split = EvalSplit::Test;
+  std::string expect_model;  // when set, a checkpoint of another model is an error
+  std::string data_dir;      // overrides the checkpoint's
+  int64_t batch_size = 256;
+  int workers = 2;
+  std::string device = "auto";
+};
+
+EvalResult run_eval_job(const EvalJob& job);
+
+// The loaders a config implies: training (augmented, shuffled) and the held-out
+// validation split (when val-split > 0), or evaluation over a split.
+struct TrainData {
+  std::shared_ptr<BatchLoader> train, validation;
+};
+TrainData make_train_data(const TrainConfig& config);
+std::shared_ptr<BatchLoader> make_eval_loader(const TrainConfig& config, EvalSplit split, int64_t batch_size, int workers);
+
+}  // namespace domino

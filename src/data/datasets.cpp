@@ -1,0 +1,74 @@
+#include "domino/datasets.h"
+
+#include <filesystem>
+
+#include "domino/error.h"
+#include "domino/readers.h"
+
+namespace fs = std::filesystem;
+
+namespace domino {
+namespace {
+
+const std::vector<DatasetSpec>& registry() {
+  static const std::vector<DatasetSpec> specs = {
+      {"fashion-mnist", {1, 28, 28}, 10, {0.2860f}, {0.3530f}, "/usr/share/datasets/fashion-mnist",
+       "install Debian's package: apt-get install dataset-fashion-mnist", 2, true},
+      {"mnist", {1, 28, 28}, 10, {0.1307f}, {0.3081f}, "/usr/share/datasets/mnist",
+       "put the four MNIST IDX files (train-images-idx3-ubyte[.gz], ...) there or pass --data-dir", 2, false},
+      {"cifar10", {3, 32, 32}, 10, {0.4914f, 0.4822f, 0.4465f}, {0.2470f, 0.2435f, 0.2616f}, "data/cifar-10-batches-bin",
+       "put CIFAR-10's binary version (data_batch_1..5.bin, test_batch.bin) there or pass --data-dir", 4, true},
+      {"cifar100", {3, 32, 32}, 100, {0.5071f, 0.4865f, 0.4409f}, {0.2673f, 0.2564f, 0.2762f}, "data/cifar-100-binary",
+       "put CIFAR-100's binary version (train.bin, test.bin) there or pass --data-dir", 4, true},
+  };
+  return specs;
+}
+
+// `name` or `name.gz` inside dir, whichever exists.
+std::string find_idx(const fs::path& dir, const std::string& name, const DatasetSpec& spec) {
+  for (const auto& candidate : {dir / (name + ".gz"), dir / name})
+    if (fs::exists(candidate)) return candidate.string();
+  fail("dataset {}: {} not found in {} ({})", spec.name, name + "[.gz]", dir.string(), spec.how_to_get);
+}
+
+std::string require(const fs::path& file, const DatasetSpec& spec) {
+  if (!fs::exists(file)) fail("dataset {}: {} not found ({})", spec.name, file.string(), spec.how_to_get);
+  return file.string();
+}
+
+}  // namespace
+
+std::vector<std::string> dataset_names() {
+  std::vector<std::string> names;
+  for (const auto& s : registry()) names.push_back(s.name);
+  return names;
+}
+
+const DatasetSpec& dataset_spec(const std::string& name) {
+  for (const auto& s : registry())
+    if (s.name == name) return s;
+  fail("unknown dataset '{}' (valid: {})", name, fmt::join(dataset_names(), ", "));
+}
+
+std::shared_ptr<Dataset> load_dataset(const DatasetSpec& spec, Split split, const std::string& data_dir) {
+  const fs::path dir = data_dir.empty() ? spec.default_dir : data_dir;
+  if (!fs::is_directory(dir)) fail("dataset {}: directory {} not found ({})", spec.name, dir.string(), spec.how_to_get);
+  const bool train = split == Split::Train;
+  if (spec.name == "fashion-mnist" || spec.name == "mnist") {
+    const std::string prefix = train ? "train" : "t10k";
+    return load_idx_dataset(find_idx(dir, prefix + "-images-idx3-ubyte", spec),
+                            find_idx(dir, prefix + "-labels-idx1-ubyte", spec), spec.num_classes);
+  }
+  std::vector<std::string> files;
+  if (spec.name == "cifar10") {
+    if (train)
+      for (int i = 1; i <= 5; ++i) files.push_back(require(dir / fmt::format("data_batch_{}.bin", i), spec));
+    else
+      files.push_back(require(dir / "test_batch.bin", spec));
+    return load_cifar(files, CifarKind::Cifar10);
+  }
+  files.push_back(require(dir / (train ? "train.bin" : "test.bin"), spec));
+  return load_cifar(files, CifarKind::Cifar100);
+}
+
+}  // namespace domino

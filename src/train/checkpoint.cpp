@@ -1,0 +1,145 @@
+#include "domino/checkpoint.h"
+
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "domino/error.h"
+#include "util/shape.h"
+
+namespace fs = std::filesystem;
+
+namespace domino {
+namespace {
+
+constexpr const char* kFormat = "dominosearch-checkpoint-1";
+
+c10::impl::GenericDict to_generic(const TensorDict& d) {
+  auto out = make_generic_dict();
+  for (const auto& item : d) out.insert(item.key(), item.value());
+  return out;
+}
+
+TensorDict tensor_dict(const c10::IValue& value, const std::string& what) {
+  TensorDict out;
+  if (!value.isGenericDict()) fail("{}: entry is not a dict", what);
+  for (const auto& item : value.toGenericDict()) {
+    if (!item.key().isString() || !item.value().isTensor()) fail("{}: entry is not a name -> tensor dict", what);
+    out.insert(item.key().toStringRef(), item.value().toTensor());
+  }
+  return out;
+}
+
+}  // namespace
+
+c10::impl::GenericDict make_generic_dict() { return c10::impl::GenericDict(c10::StringType::get(), c10::AnyType::get()); }
+
+void save_checkpoint(const Checkpoint& c, const std::string& path) {
+  auto d = make_generic_dict();
+  d.insert("format", std::string(kFormat));
+  d.insert("model", c.model);
+  d.insert("in_channels", c.model_options.in_channels);
+  d.insert("num_classes", c.model_options.num_classes);
+  d.insert("config", c.config.dump());
+  d.insert("iteration", c.iteration);
+  d.insert("model_state", to_generic(c.model_state));
+  d.insert("optimizer_state", to_generic(c.optimizer_state));
+  d.insert("rng_state", c.rng_state.defined() ? c.rng_state : torch::empty({0}, torch::kUInt8));
+  d.insert("extra", c.extra);
+  const auto bytes = torch::pickle_save(c10::IValue(d));
+
+  const fs::path target(path);
+  if (target.has_parent_path()) fs::create_directories(target.parent_path());
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    out.flush();
+    if (!out) fail("could not write checkpoint {}", tmp);
+  }
+  fs::rename(tmp, target);
+}
+
+Checkpoint load_checkpoint(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("checkpoint {} not found", path);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  c10::IValue value;
+  try {
+    value = torch::pickle_load(bytes);
+  } catch (const c10::Error&) {
+    fail("{} is not a readable checkpoint (truncated or not written by domino)", path);
+  }
+  if (!value.isGenericDict()) fail("{} is not a domino checkpoint", path);
+  const auto d = value.toGenericDict();
+  auto get = [&](const char* key) {
+    auto found = d.find(std::string(key));
+    if (found == d.end()) fail("{} is not a domino checkpoint (no '{}' entry)", path, key);
+    return found->value();
+  };
+  if (!get("format").isString() || get("format").toStringRef() != kFormat)
+    fail("{} is not a domino checkpoint of format {}", path, kFormat);
+  Checkpoint c;
+  c.model = get("model").toStringRef();
+  c.model_options = {get("in_channels").toInt(), get("num_classes").toInt()};
+  c.config = nlohmann::json::parse(get("config").toStringRef());
+  c.iteration = get("iteration").toInt();
+  c.model_state = tensor_dict(get("model_state"), path);
+  c.optimizer_state = tensor_dict(get("optimizer_state"), path);
+  c.rng_state = get("rng_state").toTensor();
+  for (const auto& item : get("extra").toGenericDict()) c.extra.insert(item.key(), item.value());
+  return c;
+}
+
+TensorDict module_state(const torch::nn::Module& module) {
+  TensorDict out;
+  for (const auto& p : module.named_parameters()) out.insert(p.key(), p.value().detach().to(torch::kCPU));
+  for (const auto& b : module.named_buffers()) out.insert(b.key(), b.value().detach().to(torch::kCPU));
+  return out;
+}
+
+void load_module_state(torch::nn::Module& module, const TensorDict& state, const std::string& source) {
+  std::vector<std::string> missing, mismatched, unexpected;
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> copies;
+  size_t used = 0;
+  auto collect = [&](const std::string& name, const torch::Tensor& target) {
+    auto found = state.find(name);
+    if (found == state.end()) return missing.push_back(name);
+    ++used;
+    if (!found->value().sizes().equals(target.sizes()))
+      return mismatched.push_back(fmt::format("{} ({} vs {})", name, shape_str(found->value().sizes()), shape_str(target.sizes())));
+    copies.emplace_back(target, found->value());
+  };
+  for (const auto& p : module.named_parameters()) collect(p.key(), p.value());
+  for (const auto& b : module.named_buffers()) collect(b.key(), b.value());
+  if (used != state.size()) {
+    auto names = module.named_parameters();
+    auto buffers = module.named_buffers();
+    for (const auto& item : state)
+      if (!names.contains(item.key()) && !buffers.contains(item.key())) unexpected.push_back(item.key());
+  }
+  if (!missing.empty() || !mismatched.empty() || !unexpected.empty()) {
+    auto list = [](const std::vector<std::string>& v) {
+      const size_t shown = std::min<size_t>(v.size(), 5);
+      return fmt::format("{}{}", fmt::join(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(shown), ", "),
+                         v.size() > shown ? fmt::format(", ... ({} in all)", v.size()) : "");
+    };
+    std::string why;
+    if (!missing.empty()) why += fmt::format("; missing: {}", list(missing));
+    if (!mismatched.empty()) why += fmt::format("; wrong shape: {}", list(mismatched));
+    if (!unexpected.empty()) why += fmt::format("; unexpected: {}", list(unexpected));
+    fail("{} does not fit the model{}", source, why);
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& [target, value] : copies) target.copy_(value);
+}
+
+std::shared_ptr<Network> model_from_checkpoint(const Checkpoint& checkpoint, const std::string& source) {
+  auto model = make_model(checkpoint.model, checkpoint.model_options);
+  load_module_state(*model, checkpoint.model_state, source);
+  return model;
+}
+
+}  // namespace domino

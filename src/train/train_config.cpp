@@ -1,0 +1,194 @@
+#include "domino/train_config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <type_traits>
+
+#include "domino/datasets.h"
+#include "domino/error.h"
+#include "domino/models.h"
+#include "domino/schedule.h"
+
+namespace domino {
+namespace {
+
+// The single list of keys: name, member, help, and whether it only says how to run.
+template <typename Config, typename F>
+void for_each_field(Config& c, F&& f) {
+  f("model", c.model, "model from the zoo (see `domino info --help`)", false);
+  f("dataset", c.dataset, "dataset name: fashion-mnist, mnist, cifar10, cifar100", false);
+  f("data-dir", c.data_dir, "directory of the dataset's files (default: its standard location)", false);
+  f("epochs", c.epochs, "training epochs", false);
+  f("batch-size", c.batch_size, "images per batch", false);
+  f("lr", c.lr, "base learning rate", false);
+  f("momentum", c.momentum, "SGD momentum", false);
+  f("weight-decay", c.weight_decay, "L2 weight decay", false);
+  f("nesterov", c.nesterov, "Nesterov momentum", false);
+  f("schedule", c.schedule, "learning-rate schedule: multistep, cosine or constant", false);
+  f("milestones", c.milestones, "multistep: epochs at which lr is multiplied by gamma (comma-separated)", false);
+  f("gamma", c.gamma, "multistep: lr factor at each milestone", false);
+  f("warmup-epochs", c.warmup_epochs, "linear learning-rate warm-up, in epochs (may be fractional)", false);
+  f("augment", c.augment, "training augmentation (random crop with padding, flip where the dataset allows)", false);
+  f("val-split", c.val_split, "fraction of the training set held out for validation (0: none)", false);
+  f("seed", c.seed, "seed of initialisation, data order and augmentation", false);
+  f("threads", c.threads, "LibTorch threads (0: every core)", true);
+  f("workers", c.workers, "data-pipeline threads (0: load on the training thread)", true);
+  f("device", c.device, "auto, cpu, cuda or cuda:K (auto: cuda when LibTorch sees one)", true);
+  f("max-iters", c.max_iters, "stop after this many iterations in all (0: no cap); for smoke runs and tests", true);
+  f("log-every", c.log_every, "iterations between lines of metrics.jsonl", true);
+  f("out", c.out, "directory for the checkpoint, metrics and config of the run", true);
+  f("resume", c.resume, "continue the run in --out from its checkpoint", true);
+}
+
+template <typename T>
+bool has_type(const nlohmann::json& j) {
+  if constexpr (std::is_same_v<T, bool>) return j.is_boolean();
+  else if constexpr (std::is_integral_v<T>) return j.is_number_integer() && (std::is_signed_v<T> || j >= 0);
+  else if constexpr (std::is_floating_point_v<T>) return j.is_number();
+  else if constexpr (std::is_same_v<T, std::string>) return j.is_string();
+  else return j.is_array() && std::all_of(j.begin(), j.end(), [](const auto& e) { return e.is_number_integer(); });
+}
+
+template <typename T>
+const char* type_name() {
+  if constexpr (std::is_same_v<T, bool>) return "true or false";
+  else if constexpr (std::is_integral_v<T>) return std::is_signed_v<T> ? "an integer" : "a non-negative integer";
+  else if constexpr (std::is_floating_point_v<T>) return "a number";
+  else if constexpr (std::is_same_v<T, std::string>) return "a string";
+  else return "a list of integers";
+}
+
+nlohmann::json yaml_to_json(const YAML::Node& node) {
+  if (node.IsMap()) {
+    nlohmann::json out = nlohmann::json::object();
+    for (const auto& item : node) out[item.first.as<std::string>()] = yaml_to_json(item.second);
+    return out;
+  }
+  if (node.IsSequence()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& item : node) out.push_back(yaml_to_json(item));
+    return out;
+  }
+  if (node.IsNull()) return nullptr;
+  if (node.Tag() == "!") return node.as<std::string>();  // quoted: always a string
+  int64_t i;
+  double d;
+  bool b;
+  if (YAML::convert<int64_t>::decode(node, i)) return i;
+  if (YAML::convert<double>::decode(node, d)) return d;
+  if (YAML::convert<bool>::decode(node, b)) return b;
+  return node.as<std::string>();
+}
+
+}  // namespace
+
+const std::vector<ConfigKey>& train_config_keys() {
+  static const std::vector<ConfigKey> keys = [] {
+    std::vector<ConfigKey> out;
+    TrainConfig c;
+    for_each_field(c, [&](const char* name, auto&, const char* help, bool run_only) { out.push_back({name, help, run_only}); });
+    return out;
+  }();
+  return keys;
+}
+
+nlohmann::json to_json(const TrainConfig& config) {
+  nlohmann::json out = nlohmann::json::object();
+  for_each_field(config, [&](const char* name, const auto& value, const char*, bool) { out[name] = value; });
+  return out;
+}
+
+TrainConfig merge_config(const TrainConfig& base, const nlohmann::json& overrides, const std::string& source) {
+  if (!overrides.is_object()) fail("{}: expected a mapping of option names to values", source);
+  std::vector<std::string> known;
+  for (const auto& k : train_config_keys()) known.push_back(k.name);
+  for (const auto& item : overrides.items())
+    if (std::find(known.begin(), known.end(), item.key()) == known.end())
+      fail("{}: unknown option '{}' (valid: {})", source, item.key(), fmt::join(known, ", "));
+  TrainConfig out = base;
+  for_each_field(out, [&](const char* name, auto& value, const char*, bool) {
+    using T = std::decay_t<decltype(value)>;
+    if (!overrides.contains(name)) return;
+    const auto& j = overrides.at(name);
+    if (!has_type<T>(j)) fail("{}: option '{}' must be {}, got {}", source, name, type_name<T>(), j.dump());
+    value = j.get<T>();
+  });
+  return out;
+}
+
+nlohmann::json parse_option_text(const std::string& key, const std::string& text) {
+  static const nlohmann::json defaults = to_json(TrainConfig{});
+  if (!defaults.contains(key)) fail("unknown option '{}'", key);
+  const auto& like = defaults.at(key);
+  auto whole = [&](auto parse) {  // a number must be the whole text, not a prefix
+    size_t used = 0;
+    auto value = parse(text, &used);
+    if (used != text.size()) throw std::invalid_argument(text);
+    return value;
+  };
+  try {
+    if (like.is_boolean()) {
+      if (text == "true" || text == "1" || text == "yes" || text == "on") return true;
+      if (text == "false" || text == "0" || text == "no" || text == "off") return false;
+      throw std::invalid_argument(text);
+    }
+    if (like.is_number_unsigned()) {
+      if (!text.empty() && text[0] == '-') throw std::invalid_argument(text);
+      return whole([](const std::string& t, size_t* u) { return std::stoull(t, u); });
+    }
+    if (like.is_number_integer()) return whole([](const std::string& t, size_t* u) { return std::stoll(t, u); });
+    if (like.is_number_float()) return whole([](const std::string& t, size_t* u) { return std::stod(t, u); });
+    if (like.is_array()) {
+      nlohmann::json out = nlohmann::json::array();
+      size_t start = 0;
+      while (start <= text.size() && !text.empty()) {
+        const size_t comma = std::min(text.find(',', start), text.size());
+        const std::string item = text.substr(start, comma - start);
+        size_t used = 0;
+        out.push_back(std::stoll(item, &used));
+        if (used != item.size()) throw std::invalid_argument(item);
+        start = comma + 1;
+      }
+      return out;
+    }
+  } catch (const std::logic_error&) {  // invalid_argument, out_of_range
+    fail("--{}: '{}' is not {}", key, text,
+         like.is_boolean() ? "true or false" : like.is_array() ? "a comma-separated list of integers" : "a number");
+  }
+  return text;
+}
+
+nlohmann::json load_yaml_file(const std::string& path) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    fail("config file {} not found or unreadable", path);
+  } catch (const YAML::Exception& e) {
+    fail("config file {}: {}", path, e.what());
+  }
+  if (root.IsNull()) return nlohmann::json::object();
+  if (!root.IsMap()) fail("config file {}: expected a mapping of option names to values", path);
+  return yaml_to_json(root);
+}
+
+void validate(const TrainConfig& c) {
+  check_model_name(c.model);
+  dataset_spec(c.dataset);  // throws, listing the valid names
+  if (c.epochs <= 0) fail("--epochs must be positive, got {}", c.epochs);
+  if (c.batch_size <= 0) fail("--batch-size must be positive, got {}", c.batch_size);
+  if (c.momentum < 0 || c.momentum >= 1) fail("--momentum must be in [0, 1), got {}", c.momentum);
+  if (c.weight_decay < 0) fail("--weight-decay must not be negative, got {}", c.weight_decay);
+  if (c.val_split < 0 || c.val_split >= 1) fail("--val-split must be in [0, 1), got {}", c.val_split);
+  if (c.threads < 0 || c.workers < 0) fail("--threads and --workers must not be negative");
+  if (c.max_iters < 0) fail("--max-iters must not be negative, got {}", c.max_iters);
+  if (c.log_every <= 0) fail("--log-every must be positive, got {}", c.log_every);
+  LrSchedule schedule;
+  schedule.kind = c.schedule;
+  schedule.base_lr = c.lr;
+  schedule.warmup_epochs = c.warmup_epochs;
+  validate(schedule);
+}
+
+}  // namespace domino

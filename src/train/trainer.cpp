@@ -1,0 +1,188 @@
+#include "domino/trainer.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include "domino/checkpoint.h"
+#include "domino/error.h"
+#include "domino/progress.h"
+#include "domino/runtime.h"
+#include "domino/schedule.h"
+#include "domino/sgd.h"
+
+namespace fs = std::filesystem;
+
+namespace domino {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::vector<std::pair<std::string, at::Tensor>> named_parameters(Network& model) {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& p : model.named_parameters()) out.emplace_back(p.key(), p.value());
+  return out;
+}
+
+// Running means over the iterations since the last reset.
+struct RunningStats {
+  double loss = 0;
+  int64_t correct = 0, samples = 0, steps = 0;
+  void add(double batch_loss, int64_t batch_correct, int64_t batch_samples) {
+    loss += batch_loss;
+    correct += batch_correct;
+    samples += batch_samples;
+    ++steps;
+  }
+  double mean_loss() const { return steps ? loss / static_cast<double>(steps) : 0.0; }
+  double accuracy() const { return samples ? static_cast<double>(correct) / static_cast<double>(samples) : 0.0; }
+};
+
+class Loop {
+ public:
+  explicit Loop(TrainSetup& s)
+      : s_(s), cfg_(s.config), path_(checkpoint_path(cfg_.out)),
+        optimizer_(named_parameters(*s.model), SgdOptions{cfg_.lr, cfg_.momentum, cfg_.weight_decay, cfg_.nesterov}) {
+    schedule_.kind = cfg_.schedule;
+    schedule_.base_lr = cfg_.lr;
+    schedule_.milestones = cfg_.milestones;
+    schedule_.gamma = cfg_.gamma;
+    schedule_.warmup_epochs = cfg_.warmup_epochs;
+    schedule_.iters_per_epoch = s.train->batches_per_epoch();
+    schedule_.total_iters = cfg_.epochs * schedule_.iters_per_epoch;
+    validate(schedule_);
+    stop_at_ = cfg_.max_iters > 0 ? std::min(cfg_.max_iters, schedule_.total_iters) : schedule_.total_iters;
+  }
+
+  TrainResult run() {
+    fs::create_directories(cfg_.out);
+    if (cfg_.resume) restore();
+    MetricsLog metrics(fs::path(cfg_.out) / "metrics.jsonl", /*append=*/cfg_.resume);
+    const auto start = Clock::now();
+    const int64_t per_epoch = schedule_.iters_per_epoch;
+    Progress progress("train", stop_at_);
+    RunningStats epoch_stats, log_stats;
+    auto log_start = Clock::now();
+    TrainResult result;
+    s_.model->train();
+
+    while (iteration_ < stop_at_ && result.stop == StopReason::Finished) {
+      const int64_t epoch = iteration_ / per_epoch;
+      s_.train->start_epoch(epoch, iteration_ % per_epoch);
+      epoch_stats = {};
+      while (iteration_ < stop_at_) {
+        auto batch = s_.train->next();
+        if (!batch) break;
+        const auto [loss, correct] = step(*batch);
+        epoch_stats.add(loss, correct, batch->labels.size(0));
+        log_stats.add(loss, correct, batch->labels.size(0));
+        ++iteration_;
+        const double seconds = std::chrono::duration<double>(Clock::now() - log_start).count();
+        const double images_per_s = static_cast<double>(log_stats.samples) / std::max(seconds, 1e-9);
+        progress.update(iteration_, fmt::format("ep {}/{} loss {:.4f} acc {:.2f}% lr {:.4g} {:.0f} img/s", epoch + 1,
+                                                cfg_.epochs, epoch_stats.mean_loss(), 100 * epoch_stats.accuracy(),
+                                                optimizer_.lr(), images_per_s));
+        if (iteration_ % cfg_.log_every == 0) {
+          metrics.write({{"type", "train"}, {"iteration", iteration_}, {"epoch", epoch}, {"loss", log_stats.mean_loss()},
+                         {"accuracy", log_stats.accuracy()}, {"lr", optimizer_.lr()}, {"images_per_s", images_per_s}});
+          log_stats = {};
+          log_start = Clock::now();
+        }
+        if (s_.hooks && s_.hooks->should_stop()) {
+          result.stop = StopReason::Hook;
+          break;
+        }
+        if (interrupt_requested()) {
+          save();
+          fail("interrupted at iteration {}; checkpoint saved to {}; continue with --resume --out {}", iteration_, path_,
+               cfg_.out);
+        }
+      }
+      const bool epoch_done = iteration_ % per_epoch == 0;
+      if (epoch_done && s_.validation) {
+        result.validation = evaluate(*s_.model, *s_.validation, s_.device);
+        metrics.write({{"type", "validation"}, {"iteration", iteration_}, {"epoch", epoch}, {"loss", result.validation->loss},
+                       {"top1", result.validation->top1}, {"top5", result.validation->top5}});
+      }
+      save();  // every epoch, and wherever the run stops
+    }
+    if (result.stop == StopReason::Finished && iteration_ < schedule_.total_iters) result.stop = StopReason::MaxIters;
+    progress.finish(iteration_, fmt::format("loss {:.4f} acc {:.2f}%", epoch_stats.mean_loss(), 100 * epoch_stats.accuracy()));
+    result.iterations = iteration_;
+    result.loss = epoch_stats.mean_loss();
+    result.accuracy = epoch_stats.accuracy();
+    result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    return result;
+  }
+
+ private:
+  std::pair<double, int64_t> step(const Batch& batch) {
+    optimizer_.set_lr(schedule_.lr_at(iteration_));
+    auto x = batch.images.to(s_.device, /*non_blocking=*/true), y = batch.labels.to(s_.device, true);
+    auto logits = s_.model->forward(x);
+    auto loss = torch::nn::functional::cross_entropy(logits, y);
+    const double loss_value = loss.item<double>();
+    if (!std::isfinite(loss_value)) {
+      fail("loss became {} at iteration {}; stopped. {}; lower --lr or check the data", loss_value, iteration_,
+           fs::exists(path_) ? fmt::format("The last good checkpoint is kept at {}", path_) : "No checkpoint was written yet");
+    }
+    optimizer_.zero_grad();
+    loss.backward();
+    if (s_.hooks) s_.hooks->after_backward(iteration_);
+    optimizer_.step();
+    if (s_.hooks) s_.hooks->after_step(iteration_);
+    const int64_t correct = logits.argmax(1).eq(y).sum().item<int64_t>();
+    return {loss_value, correct};
+  }
+
+  void save() {
+    Checkpoint c;
+    c.model = s_.model_name;
+    c.model_options = s_.model_options;
+    c.config = to_json(cfg_);
+    c.iteration = iteration_;
+    c.model_state = module_state(*s_.model);
+    c.optimizer_state = optimizer_.state();
+    c.rng_state = torch::globalContext().defaultGenerator(c10::kCPU).get_state();
+    if (s_.hooks) s_.hooks->save_state(c.extra);
+    save_checkpoint(c, path_);
+  }
+
+  void restore() {
+    if (!fs::exists(path_)) fail("nothing to resume: {} does not exist", path_);
+    const auto c = load_checkpoint(path_);
+    if (c.model != s_.model_name)
+      fail("checkpoint {} holds a {}, not a {}", path_, c.model, s_.model_name);
+    load_module_state(*s_.model, c.model_state, path_);
+    optimizer_.load_state(c.optimizer_state);
+    if (c.rng_state.numel() > 0) {
+      auto generator = torch::globalContext().defaultGenerator(c10::kCPU);  // a handle: setting it sets the global one
+      generator.set_state(c.rng_state);
+    }
+    if (s_.hooks) s_.hooks->load_state(c.extra);
+    iteration_ = c.iteration;
+    fmt::print(stderr, "resuming {} from iteration {}\n", path_, iteration_);
+  }
+
+  TrainSetup& s_;
+  const TrainConfig& cfg_;
+  std::string path_;
+  Sgd optimizer_;
+  LrSchedule schedule_;
+  int64_t stop_at_ = 0;
+  int64_t iteration_ = 0;
+};
+
+}  // namespace
+
+std::string checkpoint_path(const std::string& out_dir) { return (fs::path(out_dir) / "checkpoint.pt").string(); }
+
+TrainResult train(TrainSetup& setup) {
+  if (!setup.model || !setup.train) fail("training needs a model and training data");
+  setup.model->to(setup.device);  // before the optimizer takes the parameters
+  return Loop(setup).run();
+}
+
+}  // namespace domino

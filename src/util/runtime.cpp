@@ -1,0 +1,56 @@
+#include "domino/runtime.h"
+
+#include <torch/torch.h>
+
+#include <atomic>
+#include <csignal>
+#include <thread>
+
+#include "domino/error.h"
+
+namespace domino {
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+
+void on_signal(int signal) {
+  if (g_interrupted.exchange(true) && signal == SIGINT) {
+    std::signal(SIGINT, SIG_DFL);
+    std::raise(SIGINT);
+  }
+}
+
+}  // namespace
+
+void set_threads(int threads) {
+  if (threads < 0) fail("thread count must not be negative, got {}", threads);
+  const int n = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  torch::set_num_threads(n);
+}
+
+c10::Device resolve_device(const std::string& name) {
+  if (name == "auto") return torch::cuda::is_available() ? c10::Device(c10::kCUDA) : c10::Device(c10::kCPU);
+  c10::Device device(c10::kCPU);
+  try {
+    device = c10::Device(name);
+  } catch (const c10::Error&) {
+    fail("unknown device '{}' (valid: auto, cpu, cuda, cuda:K)", name);
+  }
+  if (device.is_cuda() && !torch::cuda::is_available())
+    fail("device {} requested, but this LibTorch build sees no CUDA device", name);
+  if (device.is_cuda() && device.has_index() && device.index() >= static_cast<int>(torch::cuda::device_count()))
+    fail("device {} requested, but only {} CUDA devices are visible", name, torch::cuda::device_count());
+  if (!device.is_cpu() && !device.is_cuda()) fail("unsupported device '{}' (valid: auto, cpu, cuda, cuda:K)", name);
+  return device;
+}
+
+void install_interrupt_handler() {
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+}
+
+bool interrupt_requested() { return g_interrupted.load(); }
+void request_interrupt() { g_interrupted = true; }
+void clear_interrupt() { g_interrupted = false; }
+
+}  // namespace domino

@@ -1,0 +1,118 @@
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "domino/datasets.h"
+#include "domino/layer_table.h"
+#include "domino/models.h"
+#include "domino/prunable.h"
+#include "test_util.h"
+
+namespace domino {
+namespace {
+
+// Reference counts of the same architectures at 32x32x3, 10 classes (the figures).
+TEST(ModelZoo, CifarResNetCountsMatchIndependentCounts) {
+  struct Expect {
+    const char* name;
+    double params_m, macs_m;
+  };
+  for (const auto& e : {Expect{"resnet20", 0.2725, 40.8}, Expect{"resnet56", 0.8558, 125.7}}) {
+    auto model = make_model(e.name, {3, 10});
+    const auto table = build_layer_table(*model, {3, 32, 32});
+    EXPECT_NEAR(table.model_params / 1e6, e.params_m, 0.005 * e.params_m) << e.name;
+    EXPECT_NEAR(table.flops / 1e6, e.macs_m, 0.005 * e.macs_m) << e.name;
+  }
+}
+
+TEST(ModelZoo, EveryModelRunsOnEveryDatasetShape) {
+  for (const auto& name : model_names())
+    for (const auto& dataset : dataset_names()) {
+      const auto& spec = dataset_spec(dataset);
+      auto model = make_model(name, {spec.shape.channels, spec.num_classes});
+      model->eval();
+      auto out = model->forward(torch::randn({2, spec.shape.channels, spec.shape.height, spec.shape.width}));
+      EXPECT_EQ(out.sizes(), (std::vector<int64_t>{2, spec.num_classes})) << name << " on " << dataset;
+    }
+}
+
+TEST(ModelZoo, UnknownModelListsTheValidOnes) {
+  test::expect_error_containing([] { make_model("resnet18x", {}); }, {"resnet18x", "resnet20", "resnet110", "vgg16"});
+  test::expect_error_containing([] { make_cifar_resnet(21, {}); }, {"6n+2"});
+}
+
+TEST(LayerTable, ResNetLayersInForwardOrderWithMeasuredOutputs) {
+  auto model = make_model("resnet20", {1, 10});
+  const auto table = build_layer_table(*model, {1, 28, 28});
+  ASSERT_EQ(table.layers.size(), 22u);  // stem + 18 block convs + 2 projections + fc
+  EXPECT_EQ(table.layers.front().name, "conv1");
+  EXPECT_EQ(table.layers[1].name, "layer1.0.conv1");
+  EXPECT_EQ(table.layers.back().name, "fc");
+  EXPECT_EQ(table.layers.back().kind, "linear");
+  const auto& projection = *std::find_if(table.layers.begin(), table.layers.end(),
+                                         [](const LayerInfo& l) { return l.name == "layer2.0.downsample.0"; });
+  EXPECT_EQ(projection.weight_shape, (std::vector<int64_t>{32, 16, 1, 1}));
+  EXPECT_EQ(projection.output_height, 14);
+  const auto& last = table.layers[table.layers.size() - 2];
+  EXPECT_EQ(last.name, "layer3.2.conv2");
+  EXPECT_EQ(last.output_height, 7);
+  EXPECT_EQ(last.flops, 64 * 64 * 9 * 7 * 7);
+  EXPECT_EQ(table.layers.back().flops, 64 * 10 + 10);  // linear: in*out + out for the bias
+}
+
+// A network with a strided, biased conv whose output size a formula could get wrong
+// (odd input, stride 3, no padding): the table must report what the forward produced.
+class Odd : public Network {
+ public:
+  Odd() {
+    conv = register_module("conv", PrunableConv2d(torch::nn::Conv2dOptions(2, 4, 3).stride(3).groups(2)));
+    head = register_module("head", PrunableLinear(4, 3));
+  }
+  torch::Tensor forward(torch::Tensor x) override {
+    return head(torch::adaptive_avg_pool2d(conv(x), {1, 1}).flatten(1));
+  }
+  PrunableConv2d conv{nullptr};
+  PrunableLinear head{nullptr};
+};
+
+TEST(LayerTable, FlopsFromTheRealForwardPassIncludingBiasAndGroups) {
+  Odd model;
+  const auto table = build_layer_table(model, {2, 11, 10});
+  ASSERT_EQ(table.layers.size(), 2u);
+  const auto& conv = table.layers[0];
+  EXPECT_EQ(conv.output_height, 3);  // floor((11 - 3) / 3) + 1
+  EXPECT_EQ(conv.output_width, 3);   // floor((10 - 3) / 3) + 1
+  EXPECT_EQ(conv.params, 4 * 1 * 3 * 3);
+  EXPECT_EQ(conv.flops, 4 * 1 * 3 * 3 * 9 + 4 * 9);
+  EXPECT_EQ(table.layers[1].flops, 4 * 3 + 3);
+  EXPECT_EQ(table.prunable_params, 36 + 12);
+  EXPECT_EQ(table.model_params, 36 + 4 + 12 + 3);
+  const auto json = to_json(table);
+  EXPECT_EQ(json["totals"]["flops"].get<int64_t>(), conv.flops + 15);
+  EXPECT_EQ(json["layers"][0]["output"], nlohmann::json({3, 3}));
+  EXPECT_TRUE(model.is_training());  // the table's eval-mode forward is undone
+}
+
+TEST(PrunableLayers, WeightTransformChangesTheForwardAndKeepsGradientsFlowing) {
+  PrunableConv2d conv(torch::nn::Conv2dOptions(1, 1, 1).bias(false));
+  PrunableLinear linear(2, 1);
+  torch::NoGradGuard no_grad;
+  conv->weight.fill_(2.0);
+  linear->weight.fill_(1.0);
+  linear->bias.zero_();
+  auto x = torch::ones({1, 1, 1, 1});
+  EXPECT_FLOAT_EQ(conv(x).item<float>(), 2.0f);
+  conv->set_weight_transform([](const torch::Tensor& w) { return w * 0.5; });
+  EXPECT_FLOAT_EQ(conv(x).item<float>(), 1.0f);
+  conv->set_weight_transform(nullptr);
+  EXPECT_FLOAT_EQ(conv(x).item<float>(), 2.0f);
+
+  torch::AutoGradMode grad(true);
+  linear->set_weight_transform([](const torch::Tensor& w) { return w * torch::tensor({1.0f, 0.0f}); });
+  auto y = linear(torch::tensor({{3.0f, 5.0f}}));
+  EXPECT_FLOAT_EQ(y.item<float>(), 3.0f);
+  y.backward();
+  EXPECT_TRUE(torch::equal(linear->weight.grad(), torch::tensor({{3.0f, 0.0f}})));
+}
+
+}  // namespace
+}  // namespace domino
