@@ -9,5 +9,7 @@ namespace domino::cli {
 void add_train_command(CLI::App& app);
 void add_eval_command(CLI::App& app);
 void add_info_command(CLI::App& app);
+void add_search_command(CLI::App& app);
+void add_scheme_command(CLI::App& app);
 
 }  // namespace domino::cli

@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
   domino::cli::add_train_command(app);
   domino::cli::add_eval_command(app);
   domino::cli::add_info_command(app);
+  domino::cli::add_search_command(app);
+  domino::cli::add_scheme_command(app);
   domino::install_interrupt_handler();
   try {
     app.parse(argc, argv);

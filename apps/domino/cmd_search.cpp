@@ -1,0 +1,65 @@
+#include "commands.h"
+#include "domino/progress.h"
+#include "domino/search.h"
+
+namespace domino::cli {
+
+void add_search_command(CLI::App& app) {
+  auto* command = app.add_subcommand("search", "DominoSearch: find layer-wise N:M schemes from a dense checkpoint");
+  command->footer(
+      "Writes to --out: scheme.json (the result, also when the budget runs out), checkpoint.pt (the search's\n"
+      "whole state, every epoch and on stop), metrics.jsonl. Defaults are the paper's (supplementary Table 5).\n"
+      "Example: domino search --checkpoint runs/demo/dense/checkpoint.pt --target params:0.875 --M 16 --out runs/search");
+  struct Args {
+    SearchJob job;
+    std::string target, layout = "NHWC";
+    double beta1 = -1, beta2 = -1;
+    bool no_eta = false;
+  };
+  auto a = std::make_shared<Args>();
+  auto& j = a->job;
+  auto& o = j.options;
+  command->add_option("--checkpoint", j.checkpoint, "dense checkpoint (from domino train)")->required();
+  command->add_option("--target", a->target, "params:S (param sparsity) or flops:S (FLOPs reduction), e.g. params:0.875")->required();
+  command->add_option("--M", o.M, "group size M")->check(CLI::IsMember({4, 8, 16, 32}))->capture_default_str();
+  command->add_option("--layout", a->layout, "group formation: NHWC (along input channels) or NCHW")
+      ->check(CLI::IsMember({"NHWC", "NCHW"}))->capture_default_str();
+  command->add_option("--candidates", o.candidates, "N candidates: pow2 (1, 2, 4, ..., M) or all (1..M)")
+      ->check(CLI::IsMember({"pow2", "all"}))->capture_default_str();
+  command->add_option("--beta1", a->beta1, "weight of computational complexity in eta (default 0.5 for params, 0.8 for flops)");
+  command->add_option("--beta2", a->beta2, "weight of redundancy in eta (default 0.5 for params, 0.2 for flops)");
+  command->add_flag("--no-eta", a->no_eta, "ablation: eta = 1 for every layer");
+  command->add_option("--policy", o.policy, "fixed-m, or fixed-n (map N:M to 1:(M/N) at the end)")
+      ->check(CLI::IsMember({"fixed-m", "fixed-n"}))->capture_default_str();
+  command->add_option("--lambda", o.lambda, "penalty factor lambda")->capture_default_str();
+  command->add_option("--kp", o.kp, "apply the penalty every kp iterations")->check(CLI::PositiveNumber)->capture_default_str();
+  command->add_option("--kc", o.kc, "check the layers every kc iterations")->check(CLI::PositiveNumber)->capture_default_str();
+  command->add_option("--vr", o.vr, "vote ratio")->capture_default_str();
+  command->add_option("--exclude", o.exclude, "layer-name globs to keep dense (repeatable), e.g. conv1 'layer3.*'");
+  command->add_option("--lr", j.lr, "SGD learning rate (fixed, no momentum)")->capture_default_str();
+  command->add_option("--batch-size", j.batch_size, "images per batch")->check(CLI::PositiveNumber)->capture_default_str();
+  command->add_option("--max-iters", j.max_iters, "iteration budget")->check(CLI::PositiveNumber)->capture_default_str();
+  command->add_option("--seed", j.seed, "seed of the data order and augmentation")->capture_default_str();
+  command->add_option("--data-dir", j.data_dir, "dataset directory (default: the dense run's)");
+  command->add_option("--threads", j.threads, "LibTorch threads (0: every core)")->capture_default_str();
+  command->add_option("--workers", j.workers, "data-pipeline threads")->capture_default_str();
+  command->add_option("--device", j.device, "auto, cpu, cuda or cuda:K")->capture_default_str();
+  command->add_option("--log-every", j.log_every, "iterations between lines of metrics.jsonl")->capture_default_str();
+  command->add_option("--out", j.out, "output directory")->capture_default_str();
+  command->add_flag("--resume", j.resume, "continue the search in --out from its checkpoint");
+  command->callback([a] {
+    auto& o = a->job.options;
+    o.target = parse_target(a->target);
+    o.layout = parse_layout(a->layout);
+    o.use_eta = !a->no_eta;
+    if (a->beta1 >= 0) o.beta1 = a->beta1;
+    if (a->beta2 >= 0) o.beta2 = a->beta2;
+    const auto result = run_search_job(a->job);
+    fmt::print("{}", format_scheme_table(result.scheme));
+    fmt::print("reached {} in {} iterations ({}), {} decisions\nscheme: {}\n", to_string(*result.scheme.target),
+               result.iterations, Progress::format_duration(result.seconds), result.scheme.decisions.size(),
+               result.scheme_path);
+  });
+}
+
+}  // namespace domino::cli

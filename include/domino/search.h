@@ -1,0 +1,106 @@
+// DominoSearch (ALGORITHM.md §2): from a dense model, lower each layer's N step by step
+// while a layer-wise penalty shrinks surviving weights, until the budget is met. It runs
+// inside the shared training loop as TrainHooks: masks in the forward (through the
+// prunable layers' weight transform), the penalty and the checks between backward and
+// the optimizer step.
+#pragma once
+
+#include <ATen/Tensor.h>
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "domino/scheme.h"
+#include "domino/trainer.h"
+
+namespace domino {
+
+struct SearchOptions {
+  Target target;
+  int64_t M = 16;
+  Layout layout = Layout::NHWC;
+  std::string candidates = "pow2";
+  std::optional<double> beta1, beta2;  // unset: 0.5/0.5 for params, 0.8/0.2 for flops
+  bool use_eta = true;                 // false: the ablation, η = 1 everywhere
+  std::string policy = "fixed-m";      // fixed-n: map the result N:M -> 1:(M/N)
+  double lambda = 0.1;                 // penalty factor
+  int64_t kp = 5;                      // penalty every kp iterations
+  int64_t kc = 100;                    // check every kc iterations
+  double vr = 0.75;                    // vote ratio
+  std::vector<std::string> exclude;    // globs of layer names kept dense
+
+  double beta1_value() const { return beta1.value_or(target.kind == "flops" ? 0.8 : 0.5); }
+  double beta2_value() const { return beta2.value_or(target.kind == "flops" ? 0.2 : 0.5); }
+  nlohmann::json to_json() const;
+};
+
+// λ at iteration t: doubled at each of 30000, 40000, ..., 80000 reached.
+double search_lambda(double base, int64_t iteration);
+
+class DominoSearch : public TrainHooks {
+ public:
+  // `scheme` is the model's dense scheme (dense_scheme of its layer table); the model's
+  // searchable layers must be PrunableConv2d / PrunableLinear.
+  DominoSearch(Network& model, Scheme scheme, SearchOptions options);
+  ~DominoSearch() override;  // restores the dense forward
+
+  void after_backward(int64_t iteration) override;
+  bool should_stop() const override { return done_; }
+  void save_state(c10::impl::GenericDict& extra) const override;
+  void load_state(const c10::impl::GenericDict& extra) override;
+
+  const Scheme& scheme() const { return scheme_; }
+  bool reached() const { return done_; }
+  std::function<void(const Decision&)> on_decision;  // e.g. print it
+
+  // The steps of one iteration, public for tests.
+  void apply_penalty(int64_t iteration);
+  void check(int64_t iteration);
+  void update_eta();
+  const std::vector<double>& eta() const { return eta_; }
+  int64_t n_int(size_t scheme_layer) const;
+  const at::Tensor& thresholds(size_t scheme_layer) const;
+
+ private:
+  struct Layer;
+  Layer& layer_of(size_t scheme_layer) const;
+
+  Scheme scheme_;
+  SearchOptions options_;
+  std::vector<int64_t> candidates_;
+  std::vector<double> erk_;  // per scheme layer (0 for layers kept dense)
+  std::vector<double> eta_;  // per scheme layer
+  std::vector<std::unique_ptr<Layer>> layers_;  // searchable layers, in model order
+  bool done_ = false;
+};
+
+struct SearchJob {
+  std::string checkpoint;  // the dense model
+  SearchOptions options;
+  std::string data_dir;    // overrides the checkpoint's
+  int64_t batch_size = 64;
+  double lr = 0.01;
+  int64_t max_iters = 100000;  // the iteration budget
+  uint64_t seed = 0;
+  int threads = 0, workers = 2;
+  std::string device = "auto";
+  std::string out = "runs/search";
+  bool resume = false;
+  int64_t log_every = 100;
+};
+
+struct SearchResult {
+  Scheme scheme;
+  int64_t iterations = 0;
+  double seconds = 0;
+  std::string scheme_path;
+};
+
+// Refuses unreachable targets before training; writes <out>/scheme.json (also when the
+// budget runs out, then throws), checkpoint.pt and metrics.jsonl.
+SearchResult run_search_job(const SearchJob& job);
+
+}  // namespace domino

@@ -1,0 +1,322 @@
+#include "domino/scheme.h"
+
+#include <fnmatch.h>
+
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "domino/error.h"
+
+namespace fs = std::filesystem;
+
+namespace domino {
+namespace {
+
+constexpr const char* kFormat = "dominosearch-scheme-1";
+
+template <typename F>
+double sum_layers(const std::vector<LayerScheme>& layers, F f) {
+  double total = 0;
+  for (const auto& l : layers) total += f(l);
+  return total;
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) fail("scheme file {} not found or unreadable", path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+Target parse_target(const std::string& text) {
+  const auto colon = text.find(':');
+  Target t;
+  t.kind = text.substr(0, colon);
+  if (colon == std::string::npos || (t.kind != "params" && t.kind != "flops"))
+    fail("target '{}' must be params:S or flops:S (e.g. params:0.875)", text);
+  try {
+    size_t used = 0;
+    const std::string number = text.substr(colon + 1);
+    t.value = std::stod(number, &used);
+    if (used != number.size()) throw std::invalid_argument(number);
+  } catch (const std::logic_error&) {
+    fail("target '{}': '{}' is not a number", text, text.substr(colon + 1));
+  }
+  if (!(t.value > 0 && t.value < 1)) fail("target '{}': the sparsity must be between 0 and 1", text);
+  return t;
+}
+
+std::string to_string(const Target& t) { return fmt::format("{}:{}", t.kind, t.value); }
+
+double Scheme::dense_params() const { return sum_layers(layers, [](const auto& l) { return static_cast<double>(l.dense_params); }); }
+double Scheme::sparse_params() const { return sum_layers(layers, [](const auto& l) { return l.sparse_params(); }); }
+double Scheme::dense_flops() const { return sum_layers(layers, [](const auto& l) { return static_cast<double>(l.dense_flops); }); }
+double Scheme::sparse_flops() const { return sum_layers(layers, [](const auto& l) { return l.sparse_flops(); }); }
+
+Scheme dense_scheme(const LayerTable& table, int64_t M, Layout layout, const std::vector<std::string>& exclude) {
+  if (M < 2) fail("M must be at least 2, got {}", M);
+  Scheme s;
+  s.input = table.input;
+  s.M = M;
+  s.layout = layout;
+  for (const auto& info : table.layers) {
+    LayerScheme l;
+    l.name = info.name;
+    l.kind = info.kind;
+    l.shape = info.weight_shape;
+    l.N = l.M = M;
+    l.dense_params = info.params;
+    l.dense_flops = info.flops;
+    for (const auto& pattern : exclude)
+      if (fnmatch(pattern.c_str(), l.name.c_str(), 0) == 0) {
+        l.searchable = false;
+        l.note = fmt::format("kept dense: excluded by '{}'", pattern);
+      }
+    if (l.searchable && !groupable(l.shape, M)) {
+      l.searchable = false;
+      l.note = fmt::format("kept dense: {} weights are not a multiple of M={}", l.dense_params, M);
+    } else if (l.searchable && groups_cross_rows(l.shape, M)) {
+      l.note = fmt::format("groups cross rows: row length {} is not a multiple of M={}", l.dense_params / l.shape[0], M);
+    }
+    s.layers.push_back(std::move(l));
+  }
+  return s;
+}
+
+nlohmann::json to_json(const std::vector<Decision>& decisions) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& d : decisions)
+    out.push_back({{"iteration", d.iteration}, {"layer", d.layer}, {"N", d.N},
+                   {"param_sparsity", d.param_sparsity}, {"flops_reduction", d.flops_reduction}});
+  return out;
+}
+
+std::vector<Decision> decisions_from_json(const nlohmann::json& json) {
+  std::vector<Decision> out;
+  for (const auto& d : json)
+    out.push_back({d.at("iteration").get<int64_t>(), d.at("layer").get<std::string>(), d.at("N").get<int64_t>(),
+                   d.at("param_sparsity").get<double>(), d.at("flops_reduction").get<double>()});
+  return out;
+}
+
+nlohmann::json to_json(const Scheme& s) {
+  nlohmann::json layers = nlohmann::json::array();
+  for (const auto& l : s.layers) {
+    nlohmann::json j = {{"name", l.name},           {"kind", l.kind},
+                        {"shape", l.shape},         {"N", l.N},
+                        {"M", l.M},                 {"dense_params", l.dense_params},
+                        {"sparse_params", l.sparse_params()}, {"dense_flops", l.dense_flops},
+                        {"sparse_flops", l.sparse_flops()},   {"searchable", l.searchable}};
+    if (!l.note.empty()) j["note"] = l.note;
+    layers.push_back(j);
+  }
+  return {{"format", kFormat},
+          {"model", s.model},
+          {"dataset", s.dataset},
+          {"input", {s.input.channels, s.input.height, s.input.width}},
+          {"source", s.source},
+          {"M", s.M},
+          {"layout", to_string(s.layout)},
+          {"policy", s.policy},
+          {"target", s.target ? nlohmann::json{{"kind", s.target->kind}, {"value", s.target->value}} : nlohmann::json(nullptr)},
+          {"param_sparsity", s.param_sparsity()},
+          {"flops_reduction", s.flops_reduction()},
+          {"totals", {{"dense_params", s.dense_params()}, {"sparse_params", s.sparse_params()},
+                      {"dense_flops", s.dense_flops()}, {"sparse_flops", s.sparse_flops()}}},
+          {"layers", layers},
+          {"options", s.options},
+          {"decisions", to_json(s.decisions)}};
+}
+
+Scheme scheme_from_json(const nlohmann::json& j, const std::string& source) {
+  try {
+    if (j.value("format", "") != kFormat) fail("{} is not a scheme file of format {}", source, kFormat);
+    Scheme s;
+    s.model = j.at("model").get<std::string>();
+    s.dataset = j.at("dataset").get<std::string>();
+    s.source = j.at("source").get<std::string>();
+    const auto input = j.at("input").get<std::vector<int64_t>>();
+    if (input.size() != 3) fail("{}: 'input' must be [C, H, W]", source);
+    s.input = {input[0], input[1], input[2]};
+    s.M = j.at("M").get<int64_t>();
+    s.layout = parse_layout(j.at("layout").get<std::string>());
+    s.policy = j.at("policy").get<std::string>();
+    if (!j.at("target").is_null()) s.target = Target{j["target"].at("kind").get<std::string>(), j["target"].at("value").get<double>()};
+    for (const auto& lj : j.at("layers")) {
+      LayerScheme l;
+      l.name = lj.at("name").get<std::string>();
+      l.kind = lj.at("kind").get<std::string>();
+      l.shape = lj.at("shape").get<std::vector<int64_t>>();
+      l.N = lj.at("N").get<int64_t>();
+      l.M = lj.at("M").get<int64_t>();
+      l.dense_params = lj.at("dense_params").get<int64_t>();
+      l.dense_flops = lj.at("dense_flops").get<int64_t>();
+      l.searchable = lj.value("searchable", true);
+      l.note = lj.value("note", "");
+      if (l.N < 1 || l.N > l.M) fail("{}: layer {} has N={} outside 1..M={}", source, l.name, l.N, l.M);
+      if (l.N < l.M && !groupable(l.shape, l.M)) fail("{}: layer {} has {} weights, not a multiple of M={}", source, l.name, l.dense_params, l.M);
+      s.layers.push_back(std::move(l));
+    }
+    s.options = j.value("options", nlohmann::json::object());
+    s.decisions = decisions_from_json(j.value("decisions", nlohmann::json::array()));
+    return s;
+  } catch (const nlohmann::json::exception& e) {
+    fail("{} is a malformed scheme file: {}", source, e.what());
+  }
+}
+
+void save_scheme(const Scheme& scheme, const std::string& path) {
+  const fs::path target(path);
+  if (target.has_parent_path()) fs::create_directories(target.parent_path());
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << to_json(scheme).dump(2) << '\n';
+    if (!out) fail("could not write scheme {}", tmp);
+  }
+  fs::rename(tmp, target);
+}
+
+Scheme load_scheme(const std::string& path, const LayerTable* table) {
+  const std::string text = read_text(path);
+  auto json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!json.is_discarded()) return scheme_from_json(json, path);
+  if (text.find('\'') != std::string::npos) {
+    if (!table) fail("{} is in the authors' text format: it needs --model and --dataset to map its layers", path);
+    return parse_authors_scheme(text, *table, path);
+  }
+  fail("{} is a malformed scheme file (neither JSON nor the authors' dict format)", path);
+}
+
+namespace {
+
+// A tiny reader for the authors' dict literal: {'name': [N, M], ...}.
+class AuthorsParser {
+ public:
+  AuthorsParser(const std::string& text, const std::string& source) : t_(text), source_(source) {}
+
+  std::vector<std::pair<std::string, std::pair<int64_t, int64_t>>> parse() {
+    std::vector<std::pair<std::string, std::pair<int64_t, int64_t>>> out;
+    expect('{');
+    while (peek() != '}') {
+      const std::string key = quoted();
+      expect(':');
+      expect('[');
+      const int64_t n = integer();
+      expect(',');
+      const int64_t m = integer();
+      expect(']');
+      out.push_back({key, {n, m}});
+      if (peek() == ',') ++i_;
+    }
+    expect('}');
+    return out;
+  }
+
+ private:
+  char peek() {
+    while (i_ < t_.size() && std::isspace(static_cast<unsigned char>(t_[i_]))) ++i_;
+    if (i_ >= t_.size()) fail("{}: malformed scheme: unexpected end", source_);
+    return t_[i_];
+  }
+  void expect(char c) {
+    if (peek() != c) fail("{}: malformed scheme: expected '{}' at offset {}, found '{}'", source_, c, i_, t_[i_]);
+    ++i_;
+  }
+  std::string quoted() {
+    const char q = peek();
+    if (q != '\'' && q != '"') fail("{}: malformed scheme: expected a quoted layer name at offset {}", source_, i_);
+    const size_t end = t_.find(q, ++i_);
+    if (end == std::string::npos) fail("{}: malformed scheme: unterminated name", source_);
+    std::string s = t_.substr(i_, end - i_);
+    i_ = end + 1;
+    return s;
+  }
+  int64_t integer() {
+    peek();
+    size_t used = 0;
+    int64_t v = 0;
+    try {
+      v = std::stoll(t_.substr(i_, 24), &used);
+    } catch (const std::logic_error&) {
+      fail("{}: malformed scheme: expected an integer at offset {}", source_, i_);
+    }
+    i_ += used;
+    return v;
+  }
+
+  const std::string& t_;
+  std::string source_;
+  size_t i_ = 0;
+};
+
+// "SparseConv0_3-64-(7, 7)" or "Linear0_2048-1000": the shape facts the name states.
+void check_authors_name(const std::string& name, const LayerInfo& layer, const std::string& source) {
+  int64_t idx, in, out, kh, kw;
+  const auto& s = layer.weight_shape;
+  if (std::sscanf(name.c_str(), "SparseConv%ld_%ld-%ld-(%ld, %ld)", &idx, &in, &out, &kh, &kw) == 5) {
+    if (layer.kind != "conv" || s[0] != out || s[2] != kh || s[3] != kw || (s[1] != in && in % s[1] != 0))
+      fail("{}: '{}' does not match layer {} of shape [{}]", source, name, layer.name, fmt::join(s, ", "));
+    return;
+  }
+  if (std::sscanf(name.c_str(), "Linear%ld_%ld-%ld", &idx, &in, &out) == 3) {
+    if (layer.kind != "linear" || s[0] != out || s[1] != in)
+      fail("{}: '{}' does not match layer {} of shape [{}]", source, name, layer.name, fmt::join(s, ", "));
+    return;
+  }
+  fail("{}: layer name '{}' is neither SparseConvK_IN-OUT-(KH, KW) nor LinearK_IN-OUT", source, name);
+}
+
+}  // namespace
+
+Scheme parse_authors_scheme(const std::string& text, const LayerTable& table, const std::string& source) {
+  const auto entries = AuthorsParser(text, source).parse();
+  if (entries.size() != table.layers.size())
+    fail("{} lists {} layers, the model has {} prunable layers", source, entries.size(), table.layers.size());
+  int64_t M = 0;
+  for (const auto& e : entries) M = std::max(M, e.second.second);
+  Scheme s = dense_scheme(table, M, Layout::NHWC);
+  s.source = "authors";
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const auto& [name, nm] = entries[i];
+    check_authors_name(name, table.layers[i], source);
+    auto& l = s.layers[i];
+    l.N = nm.first;
+    l.M = nm.second;
+    if (l.N < 1 || l.N > l.M) fail("{}: '{}' has N={} outside 1..M={}", source, name, l.N, l.M);
+    if (l.N < l.M && !groupable(l.shape, l.M)) fail("{}: layer {} cannot be grouped by M={}", source, l.name, l.M);
+  }
+  return s;
+}
+
+void check_scheme_fits(const Scheme& scheme, const LayerTable& table, const std::string& source) {
+  if (scheme.layers.size() != table.layers.size())
+    fail("{} has {} layers, the model has {} prunable layers", source, scheme.layers.size(), table.layers.size());
+  for (size_t i = 0; i < table.layers.size(); ++i) {
+    const auto& l = scheme.layers[i];
+    const auto& t = table.layers[i];
+    if (l.name != t.name || l.shape != t.weight_shape)
+      fail("{}: layer {} is {} [{}] in the scheme but {} [{}] in the model", source, i, l.name, fmt::join(l.shape, ", "),
+           t.name, fmt::join(t.weight_shape, ", "));
+  }
+}
+
+std::string format_scheme_table(const Scheme& s) {
+  std::string out = fmt::format("{:<28} {:>18} {:>6} {:>9} {:>10} {:>12}  {}\n", "layer", "weight shape", "N:M", "density",
+                                "params", "FLOPs", "note");
+  for (const auto& l : s.layers)
+    out += fmt::format("{:<28} {:>18} {:>6} {:>8.1f}% {:>10.0f} {:>12.0f}  {}\n", l.name, fmt::format("{}", fmt::join(l.shape, "x")),
+                       fmt::format("{}:{}", l.N, l.M), 100.0 * l.N / l.M, l.sparse_params(), l.sparse_flops(), l.note);
+  out += fmt::format("param sparsity {:.4f} ({:.4f} M of {:.4f} M params), FLOPs reduction {:.4f} ({:.2f} M of {:.2f} M){}\n",
+                     s.param_sparsity(), s.sparse_params() / 1e6, s.dense_params() / 1e6, s.flops_reduction(),
+                     s.sparse_flops() / 1e6, s.dense_flops() / 1e6,
+                     s.target ? fmt::format("; target {}", to_string(*s.target)) : "");
+  return out;
+}
+
+}  // namespace domino
