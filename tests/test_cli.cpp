@@ -8,15 +8,9 @@
 namespace domino {
 namespace {
 
+using test::expect_clean_error;
 using test::run_domino;
 
-// An error is one "error: ..." line: no backtrace, no abort.
-void expect_clean_error(const test::CommandResult& r, const std::vector<std::string>& parts) {
-  EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_EQ(r.output.rfind("error: ", 0), 0u) << r.output;
-  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
-  for (const auto& p : parts) EXPECT_NE(r.output.find(p), std::string::npos) << r.output;
-}
 
 TEST(Cli, InfoPrintsTheLayerTableAndJson) {
   auto table = run_domino("info --model resnet56 --dataset cifar10");

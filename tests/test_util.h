@@ -103,4 +103,18 @@ inline CommandResult run_domino(const std::string& args) {
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
 }
 
+// The CLI's answer to bad input: exit 1 and a last line "error: ..." holding every part;
+// with `only_line`, nothing else was printed (no backtrace, no abort message).
+inline void expect_clean_error(const CommandResult& r, const std::vector<std::string>& parts, bool only_line = true) {
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  const size_t at = r.output.rfind("error: ");
+  ASSERT_NE(at, std::string::npos) << r.output;
+  const std::string last = r.output.substr(at);
+  EXPECT_EQ(std::count(last.begin(), last.end(), '\n'), 1) << r.output;
+  if (only_line) {
+    EXPECT_EQ(at, 0u) << r.output;
+  }
+  for (const auto& p : parts) EXPECT_NE(last.find(p), std::string::npos) << r.output;
+}
+
 }  // namespace domino::test

@@ -41,7 +41,7 @@ void refuse_unreachable(const Scheme& scheme, const SearchOptions& o, int64_t sm
   std::vector<std::string> kept;
   for (const auto& l : scheme.layers)
     if (!l.searchable) kept.push_back(fmt::format("{} ({})", l.name, l.note));
-  if (!kept.empty()) fmt::print(stderr, "kept dense: {}\n", fmt::join(kept, "; "));
+  if (!kept.empty()) fmt::print(stderr, "not searched: {}\n", fmt::join(kept, "; "));
   const double best = reachable(scheme, o.target.kind, smallest);
   if (best < o.target.value - 0.001)
     fail("target {} cannot be reached: with every searchable layer at {}:{} the {} is {:.4f}{}", to_string(o.target),
