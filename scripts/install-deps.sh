@@ -11,6 +11,7 @@ PACKAGES=(
   libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libfmt-dev libspdlog-dev zlib1g-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   dataset-fashion-mnist                     # the embedded default dataset
+  python3-torch                             # tests only: PyTorch reads our exports (/usr/bin/python3)
 )
 
 missing=()

@@ -11,5 +11,8 @@ void add_eval_command(CLI::App& app);
 void add_info_command(CLI::App& app);
 void add_search_command(CLI::App& app);
 void add_scheme_command(CLI::App& app);
+void add_finetune_command(CLI::App& app);
+void add_export_command(CLI::App& app);
+void add_verify_command(CLI::App& app);
 
 }  // namespace domino::cli

@@ -17,6 +17,9 @@ int main(int argc, char** argv) {
   domino::cli::add_info_command(app);
   domino::cli::add_search_command(app);
   domino::cli::add_scheme_command(app);
+  domino::cli::add_finetune_command(app);
+  domino::cli::add_export_command(app);
+  domino::cli::add_verify_command(app);
   domino::install_interrupt_handler();
   try {
     app.parse(argc, argv);

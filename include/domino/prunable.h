@@ -38,4 +38,12 @@ class PrunableLinearImpl : public torch::nn::LinearImpl {
 };
 TORCH_MODULE(PrunableLinear);
 
+// The prunable layer at module path `name` of `model`: its weight, and a setter for its
+// weight transform. Throws if there is no such layer or it is not prunable.
+struct PrunableHandle {
+  std::function<void(WeightTransform)> set_transform;
+  torch::Tensor weight;
+};
+PrunableHandle prunable_layer(torch::nn::Module& model, const std::string& name);
+
 }  // namespace domino

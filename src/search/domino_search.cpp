@@ -32,16 +32,6 @@ double search_lambda(double base, int64_t iteration) {
   return lambda;
 }
 
-namespace {
-
-std::function<void(WeightTransform)> transform_setter(torch::nn::Module& module, const std::string& name) {
-  if (auto* conv = module.as<PrunableConv2dImpl>()) return [conv](WeightTransform t) { conv->set_weight_transform(std::move(t)); };
-  if (auto* linear = module.as<PrunableLinearImpl>()) return [linear](WeightTransform t) { linear->set_weight_transform(std::move(t)); };
-  fail("layer {} is not a PrunableConv2d or PrunableLinear: the search cannot mask it", name);
-}
-
-}  // namespace
-
 DominoSearch::DominoSearch(Network& model, Scheme scheme, SearchOptions options)
     : scheme_(std::move(scheme)), options_(std::move(options)), candidates_(candidate_ns(options_.M, options_.candidates)),
       erk_(scheme_.layers.size(), 0.0), eta_(scheme_.layers.size(), 1.0) {
@@ -49,17 +39,16 @@ DominoSearch::DominoSearch(Network& model, Scheme scheme, SearchOptions options)
     fail("unknown policy '{}' (valid: fixed-m, fixed-n)", options_.policy);
   if (options_.kp <= 0 || options_.kc <= 0) fail("--kp and --kc must be positive");
   if (options_.vr <= 0 || options_.vr > 1) fail("--vr must be in (0, 1], got {}", options_.vr);
-  const auto modules = model.named_modules("", /*include_self=*/false);
   std::vector<std::vector<int64_t>> shapes;
   std::vector<size_t> searchable;
   for (size_t i = 0; i < scheme_.layers.size(); ++i) {
     const auto& l = scheme_.layers[i];
     if (!l.searchable) continue;
-    if (!modules.contains(l.name)) fail("the model has no layer {}", l.name);
     auto layer = std::make_unique<Layer>();
     layer->index = i;
-    layer->set_transform = transform_setter(*modules[l.name], l.name);
-    layer->weight = modules[l.name]->named_parameters(false)["weight"];
+    auto handle = prunable_layer(model, l.name);
+    layer->set_transform = std::move(handle.set_transform);
+    layer->weight = handle.weight;
     layer->n_int = l.N;
     torch::NoGradGuard no_grad;
     const auto groups = to_groups(layer->weight.detach().abs(), l.M, scheme_.layout);

@@ -1,0 +1,37 @@
+#include "config_options.h"
+
+#include <filesystem>
+
+#include "domino/error.h"
+#include "domino/readers.h"
+
+namespace domino::cli {
+
+void ConfigOptions::add(CLI::App* command) {
+  command->add_option("--config", config_file_, "YAML file of options (keys named as the flags)")->check(CLI::ExistingFile);
+  const auto defaults = to_json(TrainConfig{});
+  for (const auto& key : train_config_keys()) {
+    const auto& value = defaults.at(key.name);
+    const std::string shown = value.is_string() ? value.get<std::string>() : value.dump();
+    if (value.is_boolean())
+      command->add_flag("--" + key.name + "{true}", values_[key.name], key.help + " (--" + key.name + "=false to turn off)");
+    else
+      command->add_option("--" + key.name, values_[key.name], key.help)->default_str(shown);
+  }
+}
+
+TrainConfig ConfigOptions::resolve(const CLI::App& command, const TrainConfig& base) const {
+  nlohmann::json flags = nlohmann::json::object();
+  for (const auto& [key, text] : values_)
+    if (command.get_option("--" + key)->count() > 0) flags[key] = parse_option_text(key, text);
+  const auto file = config_file_.empty() ? nlohmann::json::object() : load_yaml_file(config_file_);
+  TrainConfig config = merge_config(merge_config(base, file, config_file_), flags, "command line");
+  if (!config.resume) return config;
+  const auto saved = (std::filesystem::path(config.out) / "config.json").string();
+  if (!std::filesystem::exists(saved)) fail("nothing to resume in {}: {} not found", config.out, saved);
+  const auto bytes = read_file_bytes(saved);
+  const TrainConfig resumed = merge_config(TrainConfig{}, nlohmann::json::parse(bytes.begin(), bytes.end()), saved);
+  return merge_config(merge_config(resumed, file, config_file_), flags, "command line");
+}
+
+}  // namespace domino::cli

@@ -1,0 +1,25 @@
+// The TrainConfig options shared by `train` and `finetune`: one flag per config key,
+// plus --config FILE; resolved as base < config file < flags.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "commands.h"
+#include "domino/train_config.h"
+
+namespace domino::cli {
+
+class ConfigOptions {
+ public:
+  void add(CLI::App* command);
+  // With --resume, the run's saved <out>/config.json replaces `base`, so a resumed run
+  // computes what the first one did.
+  TrainConfig resolve(const CLI::App& command, const TrainConfig& base) const;
+
+ private:
+  std::string config_file_;
+  std::map<std::string, std::string> values_;  // option name -> text, for those given
+};
+
+}  // namespace domino::cli

@@ -1,0 +1,47 @@
+// Handing sparse weights over: a PyTorch state dict (torch.load opens it as a dict of
+// tensors), a compressed N:M format (docs/nm-format.md), and group-by-group verification.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "domino/checkpoint.h"
+#include "domino/scheme.h"
+
+namespace domino {
+
+// A weight file's tensors by name: a domino checkpoint's model state, or a dict of
+// tensors such as `domino export --format pytorch` writes.
+TensorDict load_weights(const std::string& path);
+
+// `state` with every layer of `scheme` multiplied by its N:M mask.
+TensorDict pruned_state(const TensorDict& state, const Scheme& scheme);
+
+void export_pytorch(const TensorDict& state, const std::string& path);  // atomic
+
+// One layer in the compressed format: per group, the N kept values and their in-group
+// indices (ascending), groups in the scheme's layout order.
+struct NmLayer {
+  std::string name;
+  std::vector<int64_t> shape;
+  int64_t N = 0, M = 0;
+  Layout layout = Layout::NHWC;
+  at::Tensor values;   // float32 [G, N]
+  at::Tensor indices;  // uint8 [G, N]
+};
+
+std::vector<NmLayer> compress_nm(const TensorDict& state, const Scheme& scheme);  // layers with N < M
+at::Tensor decompress_nm(const NmLayer& layer);  // the dense tensor, zeros where pruned
+void write_nm(const std::vector<NmLayer>& layers, const std::string& path);  // atomic
+std::vector<NmLayer> read_nm(const std::string& path);
+int64_t nm_payload_bytes(const std::vector<NmLayer>& layers);  // values + indices
+
+struct LayerCheck {
+  std::string name;
+  int64_t N = 0, M = 0, nonzeros = 0, elements = 0, groups = 0, broken_groups = 0;
+  int64_t first_broken = -1;  // index of the first group with more than N non-zeros
+};
+// Checks every layer of `scheme` in `weights` group by group.
+std::vector<LayerCheck> verify_nm(const TensorDict& weights, const Scheme& scheme);
+
+}  // namespace domino

@@ -1,0 +1,201 @@
+#include "domino/export.h"
+
+#include <torch/torch.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "domino/error.h"
+#include "util/shape.h"
+
+namespace fs = std::filesystem;
+
+namespace domino {
+namespace {
+
+constexpr char kMagic[4] = {'D', 'N', 'M', 'W'};
+constexpr uint32_t kVersion = 1;
+
+void write_atomic(const std::string& path, const std::function<void(std::ofstream&)>& body) {
+  const fs::path target(path);
+  if (target.has_parent_path()) fs::create_directories(target.parent_path());
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    body(out);
+    out.flush();
+    if (!out) fail("could not write {}", tmp);
+  }
+  fs::rename(tmp, target);
+}
+
+const at::Tensor& layer_weight(const TensorDict& state, const LayerScheme& l, const std::string& source) {
+  const auto found = state.find(l.name + ".weight");
+  if (found == state.end()) fail("{} has no tensor {}.weight", source, l.name);
+  if (!found->value().sizes().equals(l.shape))
+    fail("{}: {}.weight has shape {}, the scheme says [{}]", source, l.name, shape_str(found->value().sizes()), fmt::join(l.shape, ", "));
+  return found->value();
+}
+
+template <typename T>
+void put(std::ofstream& out, T value) {
+  out.write(reinterpret_cast<const char*>(&value), sizeof(T));
+}
+
+class Reader {
+ public:
+  Reader(std::vector<char> bytes, std::string path) : b_(std::move(bytes)), path_(std::move(path)) {}
+  template <typename T>
+  T get() {
+    T value;
+    std::memcpy(&value, take(sizeof(T)), sizeof(T));
+    return value;
+  }
+  const char* take(size_t n) {
+    if (at_ + n > b_.size()) fail("{}: truncated N:M file (needs {} more bytes at offset {})", path_, n, at_);
+    const char* p = b_.data() + at_;
+    at_ += n;
+    return p;
+  }
+  bool done() const { return at_ == b_.size(); }
+
+ private:
+  std::vector<char> b_;
+  std::string path_;
+  size_t at_ = 0;
+};
+
+}  // namespace
+
+TensorDict load_weights(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("weight file {} not found", path);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  c10::IValue value;
+  try {
+    value = torch::pickle_load(bytes);
+  } catch (const c10::Error&) {
+    fail("{} is not a readable weight file (a domino checkpoint or a dict of tensors)", path);
+  }
+  if (!value.isGenericDict()) fail("{} does not hold a dict of tensors", path);
+  const auto dict = value.toGenericDict();
+  if (dict.contains("format")) return load_checkpoint(path).model_state;
+  TensorDict out;
+  for (const auto& item : dict) {
+    if (!item.key().isString() || !item.value().isTensor()) fail("{} does not hold a dict of name -> tensor", path);
+    out.insert(item.key().toStringRef(), item.value().toTensor());
+  }
+  return out;
+}
+
+TensorDict pruned_state(const TensorDict& state, const Scheme& scheme) {
+  TensorDict out = state.copy();
+  for (const auto& l : scheme.layers) {
+    if (l.N >= l.M) continue;
+    const auto& w = layer_weight(state, l, "the weights");
+    out.insert_or_assign(l.name + ".weight", w * nm_mask(w, l.N, l.M, scheme.layout));
+  }
+  return out;
+}
+
+void export_pytorch(const TensorDict& state, const std::string& path) {
+  const auto bytes = torch::pickle_save(c10::IValue(state));
+  write_atomic(path, [&](std::ofstream& out) { out.write(bytes.data(), static_cast<std::streamsize>(bytes.size())); });
+}
+
+std::vector<NmLayer> compress_nm(const TensorDict& state, const Scheme& scheme) {
+  std::vector<NmLayer> out;
+  for (const auto& l : scheme.layers) {
+    if (l.N >= l.M) continue;
+    const auto groups = to_groups(layer_weight(state, l, "the weights").to(torch::kFloat), l.M, scheme.layout);
+    const auto keep = topn_mask(groups, l.N);
+    const auto positions = torch::arange(l.M, torch::kLong).expand_as(groups);
+    NmLayer layer{l.name, l.shape, l.N, l.M, scheme.layout, groups.masked_select(keep).view({-1, l.N}),
+                  positions.masked_select(keep).view({-1, l.N}).to(torch::kUInt8)};
+    out.push_back(std::move(layer));
+  }
+  return out;
+}
+
+at::Tensor decompress_nm(const NmLayer& layer) {
+  auto groups = torch::zeros({layer.values.size(0), layer.M}, torch::kFloat);
+  groups.scatter_(1, layer.indices.to(torch::kLong), layer.values);
+  return from_groups(groups, layer.shape, layer.layout);
+}
+
+int64_t nm_payload_bytes(const std::vector<NmLayer>& layers) {
+  int64_t bytes = 0;
+  for (const auto& l : layers) bytes += l.values.numel() * 4 + l.indices.numel();
+  return bytes;
+}
+
+void write_nm(const std::vector<NmLayer>& layers, const std::string& path) {
+  write_atomic(path, [&](std::ofstream& out) {
+    out.write(kMagic, 4);
+    put<uint32_t>(out, kVersion);
+    put<uint32_t>(out, static_cast<uint32_t>(layers.size()));
+    for (const auto& l : layers) {
+      put<uint32_t>(out, static_cast<uint32_t>(l.name.size()));
+      out.write(l.name.data(), static_cast<std::streamsize>(l.name.size()));
+      put<uint32_t>(out, static_cast<uint32_t>(l.shape.size()));
+      for (int64_t d : l.shape) put<int64_t>(out, d);
+      put<uint32_t>(out, static_cast<uint32_t>(l.N));
+      put<uint32_t>(out, static_cast<uint32_t>(l.M));
+      put<uint8_t>(out, l.layout == Layout::NHWC ? 0 : 1);
+      put<int64_t>(out, l.values.size(0));
+      const auto values = l.values.contiguous();
+      const auto indices = l.indices.contiguous();
+      out.write(reinterpret_cast<const char*>(values.data_ptr<float>()), static_cast<std::streamsize>(values.numel() * 4));
+      out.write(reinterpret_cast<const char*>(indices.data_ptr<uint8_t>()), static_cast<std::streamsize>(indices.numel()));
+    }
+  });
+}
+
+std::vector<NmLayer> read_nm(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("N:M file {} not found", path);
+  Reader r(std::vector<char>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()), path);
+  if (std::memcmp(r.take(4), kMagic, 4) != 0) fail("{} is not an N:M weight file (bad magic)", path);
+  if (const auto v = r.get<uint32_t>(); v != kVersion) fail("{}: N:M format version {} unsupported (expected {})", path, v, kVersion);
+  std::vector<NmLayer> layers(r.get<uint32_t>());
+  for (auto& l : layers) {
+    const auto name_length = r.get<uint32_t>();
+    l.name.assign(r.take(name_length), name_length);
+    l.shape.resize(r.get<uint32_t>());
+    for (auto& d : l.shape) d = r.get<int64_t>();
+    l.N = r.get<uint32_t>();
+    l.M = r.get<uint32_t>();
+    l.layout = r.get<uint8_t>() == 0 ? Layout::NHWC : Layout::NCHW;
+    const auto groups = r.get<int64_t>();
+    if (l.N < 1 || l.N > l.M || l.M > 255 || groups * l.M != c10::multiply_integers(l.shape))
+      fail("{}: layer {} has inconsistent N={}, M={}, {} groups for shape [{}]", path, l.name, l.N, l.M, groups, fmt::join(l.shape, ", "));
+    l.values = torch::empty({groups, l.N}, torch::kFloat);
+    std::memcpy(l.values.data_ptr<float>(), r.take(static_cast<size_t>(groups * l.N * 4)), static_cast<size_t>(groups * l.N * 4));
+    l.indices = torch::empty({groups, l.N}, torch::kUInt8);
+    std::memcpy(l.indices.data_ptr<uint8_t>(), r.take(static_cast<size_t>(groups * l.N)), static_cast<size_t>(groups * l.N));
+    if (l.indices.ge(l.M).any().item<bool>()) fail("{}: layer {} has an in-group index of M={} or more", path, l.name, l.M);
+  }
+  if (!r.done()) fail("{}: trailing bytes after {} layers", path, layers.size());
+  return layers;
+}
+
+std::vector<LayerCheck> verify_nm(const TensorDict& weights, const Scheme& scheme) {
+  std::vector<LayerCheck> out;
+  for (const auto& l : scheme.layers) {
+    const auto& w = layer_weight(weights, l, "the weight file");
+    LayerCheck c{l.name, l.N, l.M, w.ne(0).sum().item<int64_t>(), w.numel()};
+    if (l.N < l.M) {
+      const auto per_group = to_groups(w, l.M, scheme.layout).ne(0).sum(1);
+      const auto broken = per_group.gt(l.N);
+      c.groups = per_group.numel();
+      c.broken_groups = broken.sum().item<int64_t>();
+      if (c.broken_groups > 0) c.first_broken = broken.nonzero()[0][0].item<int64_t>();
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+}  // namespace domino

@@ -1,0 +1,102 @@
+#include "domino/finetune.h"
+
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "domino/datasets.h"
+#include "domino/error.h"
+#include "domino/layer_table.h"
+#include "domino/runtime.h"
+
+namespace fs = std::filesystem;
+
+namespace domino {
+
+TrainConfig finetune_recipe(const std::string& recipe, TrainConfig c) {
+  c.momentum = 0.9;
+  c.weight_decay = 5e-4;
+  c.nesterov = false;
+  c.lr = 0.01;
+  c.warmup_epochs = 0;
+  c.resume = false;
+  c.max_iters = 0;
+  if (recipe == "cifar") {
+    c.epochs = 160;
+    c.batch_size = 64;
+    c.schedule = "multistep";
+    c.milestones = {80, 120};
+    c.gamma = 0.1;
+  } else if (recipe == "imagenet") {
+    c.epochs = 120;
+    c.batch_size = 256;
+    c.schedule = "cosine";
+  } else {
+    fail("unknown recipe '{}' (valid: cifar, imagenet)", recipe);
+  }
+  return c;
+}
+
+std::optional<Scheme> scheme_of(const Checkpoint& checkpoint, const std::string& source) {
+  const auto found = checkpoint.extra.find("scheme");
+  if (found == checkpoint.extra.end()) return std::nullopt;
+  return scheme_from_json(nlohmann::json::parse(found->value().toStringRef()), source);
+}
+
+FinetuneResult run_finetune_job(const FinetuneJob& job) {
+  const auto& c = job.config;
+  validate(c);
+  const auto dense = load_checkpoint(job.checkpoint);
+  if (c.model != dense.model) fail("checkpoint {} holds a {}, not a {}", job.checkpoint, dense.model, c.model);
+  const auto& spec = dataset_spec(c.dataset);
+  auto model = model_from_checkpoint(dense, job.checkpoint);
+  const auto table = build_layer_table(*model, spec.shape);
+  Scheme scheme = load_scheme(job.scheme, &table);
+  check_scheme_fits(scheme, table, job.scheme);
+  if (scheme.model.empty()) scheme.model = c.model;
+  if (scheme.dataset.empty()) scheme.dataset = c.dataset;
+
+  set_threads(c.threads);
+  const auto device = resolve_device(c.device);
+  auto data = make_train_data(c);
+  auto test = make_eval_loader(c, EvalSplit::Test, 256, c.workers);
+  fs::create_directories(c.out);
+  save_scheme(scheme, (fs::path(c.out) / "scheme.json").string());
+  std::ofstream(fs::path(c.out) / "config.json") << to_json(c).dump(2) << '\n';
+
+  model->to(device);
+  install_srste(*model, scheme, job.decay);
+  TrainSetup setup;
+  setup.model = model;
+  setup.model_name = dense.model;
+  setup.model_options = dense.model_options;
+  setup.config = c;
+  setup.train = data.train;
+  setup.validation = data.validation;
+  setup.device = device;
+  FinetuneResult result;
+  result.train = train(setup);
+  result.scheme = scheme;
+
+  hard_prune(*model, scheme);
+  result.test = evaluate(*model, *test, device, "test");
+  Checkpoint pruned;
+  pruned.model = dense.model;
+  pruned.model_options = dense.model_options;
+  pruned.config = to_json(c);
+  pruned.iteration = result.train.iterations;
+  pruned.model_state = module_state(*model);
+  pruned.extra.insert("scheme", to_json(scheme).dump());
+  result.pruned = (fs::path(c.out) / "pruned.pt").string();
+  save_checkpoint(pruned, result.pruned);
+  std::ofstream(fs::path(c.out) / "result.json")
+      << nlohmann::json{{"iterations", result.train.iterations}, {"train_seconds", result.train.seconds},
+                        {"param_sparsity", scheme.param_sparsity()}, {"flops_reduction", scheme.flops_reduction()},
+                        {"test", {{"top1", result.test.top1}, {"top5", result.test.top5}, {"loss", result.test.loss}}}}
+             .dump(2)
+      << '\n';
+  return result;
+}
+
+}  // namespace domino
