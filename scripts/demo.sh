@@ -1,15 +1,12 @@
 #!/usr/bin/env bash
-# The README's first command: install, build, and run the main job on the embedded
-# default (Fashion-MNIST): train a dense ResNet-20, evaluate it, print its layer table.
-# The checkpoint lands in runs/demo/dense/, where the search stage looks for it.
+# The README's first command: install, build, and run the whole pipeline on the embedded
+# default (Fashion-MNIST), at a compact budget (configs/demo.yaml, about 20 minutes on
+# 2 cores): dense ResNet-20 -> DominoSearch at 75 % params -> SR-STE fine-tuning of the
+# searched and the uniform scheme -> comparison table and HTML report in runs/demo/.
+# Interrupted, it resumes where it stopped: finished steps are cached.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
 BUILD_DIR=${BUILD_DIR:-build}
-DOMINO="$BUILD_DIR/apps/domino/domino"
-OUT=${DEMO_OUT:-runs/demo}
-
-"$DOMINO" info --model resnet20 --dataset fashion-mnist
-"$DOMINO" train --config configs/fashion-mnist-resnet20.yaml --out "$OUT/dense" "$@"
-"$DOMINO" eval --checkpoint "$OUT/dense/checkpoint.pt" --split test
-echo "demo: dense checkpoint at $OUT/dense/checkpoint.pt (metrics in $OUT/dense/metrics.jsonl)"
+"$BUILD_DIR/apps/domino/domino" info --model resnet20 --dataset fashion-mnist
+"$BUILD_DIR/apps/domino/domino" experiment --config configs/demo.yaml "$@"

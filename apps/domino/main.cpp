@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   domino::cli::add_finetune_command(app);
   domino::cli::add_export_command(app);
   domino::cli::add_verify_command(app);
+  domino::cli::add_experiment_command(app);
   domino::install_interrupt_handler();
   try {
     app.parse(argc, argv);

@@ -1,0 +1,48 @@
+// Experiments: a grid of cells — scheme source × budget × seed — each fine-tuned from one
+// dense model and evaluated, with every cell's outputs cached so a killed experiment
+// resumes where it stopped. Produces a results table (Markdown, CSV) and an HTML report.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "domino/finetune.h"
+#include "domino/search.h"
+
+namespace domino {
+
+struct ExperimentSpec {
+  std::string name;
+  std::string out;
+  std::string dense_checkpoint;  // an existing dense model, or
+  std::string dense_train;       // a `domino train` YAML config: trained once into <out>/dense
+  int64_t M = 16;
+  std::string layout = "NHWC";
+  std::string candidates = "pow2";
+  std::vector<std::string> budgets;  // "params:0.875", "flops:0.75", ...
+  // dominosearch, dominosearch-no-eta, fixed-n (the DominoSearch result mapped), uniform, erk
+  std::vector<std::string> schemes;
+  std::vector<uint64_t> seeds = {0};
+  nlohmann::json search = nlohmann::json::object();    // search options: max-iters, lambda, kp, kc, vr, lr, batch-size
+  nlohmann::json finetune = nlohmann::json::object();  // recipe, then any training option (epochs, lr, ...)
+  int threads = 0;
+};
+
+ExperimentSpec load_experiment(const std::string& yaml_path);  // checks every key and value
+
+struct CellResult {
+  std::string scheme, budget;
+  uint64_t seed = 0;
+  double top1 = 0, top5 = 0;
+  double sparse_params = 0, sparse_flops = 0, param_sparsity = 0, flops_reduction = 0;
+  double search_seconds = 0, finetune_seconds = 0;
+};
+
+struct ExperimentResult {
+  std::vector<CellResult> cells;
+  std::string table_md, table_csv, report_html;
+};
+
+ExperimentResult run_experiment(const ExperimentSpec& spec);
+
+}  // namespace domino

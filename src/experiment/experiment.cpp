@@ -1,0 +1,233 @@
+#include "domino/experiment.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "domino/baselines.h"
+#include "domino/checkpoint.h"
+#include "domino/datasets.h"
+#include "domino/error.h"
+#include "domino/layer_table.h"
+#include "domino/readers.h"
+#include "experiment/report.h"
+
+namespace fs = std::filesystem;
+
+namespace domino {
+namespace {
+
+const std::set<std::string> kSchemes = {"dominosearch", "dominosearch-no-eta", "fixed-n", "uniform", "erk"};
+
+std::string slug(const std::string& budget) {
+  std::string s = budget;
+  std::replace(s.begin(), s.end(), ':', '-');
+  return s;
+}
+
+nlohmann::json read_json(const fs::path& path) {
+  const auto bytes = read_file_bytes(path.string());
+  return nlohmann::json::parse(bytes.begin(), bytes.end());
+}
+
+template <typename T>
+T get(const nlohmann::json& j, const char* key, const std::string& source, T fallback) {
+  if (!j.contains(key)) return fallback;
+  try {
+    return j.at(key).get<T>();
+  } catch (const nlohmann::json::exception&) {
+    fail("{}: '{}' has the wrong type ({})", source, key, j.at(key).dump());
+  }
+}
+
+class Runner {
+ public:
+  explicit Runner(const ExperimentSpec& spec) : spec_(spec), out_(spec.out) {}
+
+  ExperimentResult run() {
+    fs::create_directories(out_);
+    const std::string dense = dense_checkpoint();
+    dense_config_ = merge_config(TrainConfig{}, load_checkpoint(dense).config, dense);
+    ExperimentResult result;
+    std::vector<Scheme> schemes;
+    for (const auto& budget : spec_.budgets) {
+      const auto target = parse_target(budget);
+      for (const auto& source : spec_.schemes) {
+        auto [scheme, search_seconds] = scheme_for(source, target, dense);
+        for (uint64_t seed : spec_.seeds) result.cells.push_back(cell(source, budget, seed, scheme, search_seconds, dense));
+        schemes.push_back(std::move(scheme));
+      }
+    }
+    result.table_md = results_markdown(result.cells);
+    result.table_csv = results_csv(result.cells);
+    result.report_html = render_report(spec_.name, result.table_md, schemes);
+    std::ofstream(out_ / "results.md") << result.table_md;
+    std::ofstream(out_ / "results.csv") << result.table_csv;
+    std::ofstream(out_ / "report.html") << result.report_html;
+    return result;
+  }
+
+ private:
+  std::string dense_checkpoint() {
+    if (!spec_.dense_checkpoint.empty()) return spec_.dense_checkpoint;
+    const fs::path dir = out_ / "dense";
+    const std::string path = checkpoint_path(dir.string());
+    if (fs::exists(dir / "result.json")) return path;  // cached
+    auto config = merge_config(TrainConfig{}, load_yaml_file(spec_.dense_train), spec_.dense_train);
+    config.out = dir.string();
+    config.threads = spec_.threads;
+    config.resume = fs::exists(path);
+    fmt::print(stderr, "[{}] dense model -> {}\n", spec_.name, path);
+    run_train_job(config);
+    return path;
+  }
+
+  // The scheme of a source at a budget, and the search time behind it (0 for baselines).
+  std::pair<Scheme, double> scheme_for(const std::string& source, const Target& target, const std::string& dense) {
+    if (source == "dominosearch" || source == "dominosearch-no-eta") return searched(source, target, dense);
+    if (source == "fixed-n") {
+      auto [s, seconds] = searched("dominosearch", target, dense);
+      s = to_fixed_n(s);
+      s.source = "fixed-n";
+      return {s, seconds};
+    }
+    auto base = dense_scheme_of(dense);
+    Scheme s;
+    if (source == "uniform") {
+      const double n = static_cast<double>(spec_.M) * (1.0 - target.value);
+      const auto candidates = candidate_ns(spec_.M, spec_.candidates);
+      if (std::abs(n - std::round(n)) > 1e-9 || std::find(candidates.begin(), candidates.end(), std::llround(n)) == candidates.end())
+        fail("no uniform N:{} gives {} (N = {:.3f} is not a candidate)", spec_.M, to_string(target), n);
+      s = uniform_scheme(base, std::llround(n));
+    } else {
+      s = erk_scheme(base, target, candidate_ns(spec_.M, spec_.candidates));
+    }
+    s.target = target;
+    save_scheme(s, (out_ / "schemes" / source / (slug(to_string(target)) + ".json")).string());
+    return {s, 0.0};
+  }
+
+  std::pair<Scheme, double> searched(const std::string& source, const Target& target, const std::string& dense) {
+    const fs::path dir = out_ / source / slug(to_string(target));
+    const fs::path scheme_file = dir / "scheme.json";
+    if (fs::exists(scheme_file)) {
+      auto s = load_scheme(scheme_file.string());
+      s.source = source;
+      if (s.achieved(target.kind) >= target.value - 0.001) return {s, s.options.value("seconds", 0.0)};
+    }
+    SearchJob job;
+    job.checkpoint = dense;
+    job.options.target = target;
+    job.options.M = spec_.M;
+    job.options.layout = parse_layout(spec_.layout);
+    job.options.candidates = spec_.candidates;
+    job.options.use_eta = source == "dominosearch";
+    const std::string where = spec_.name + " search";
+    job.options.lambda = get(spec_.search, "lambda", where, job.options.lambda);
+    job.options.kp = get(spec_.search, "kp", where, job.options.kp);
+    job.options.kc = get(spec_.search, "kc", where, job.options.kc);
+    job.options.vr = get(spec_.search, "vr", where, job.options.vr);
+    job.lr = get(spec_.search, "lr", where, job.lr);
+    job.batch_size = get(spec_.search, "batch-size", where, job.batch_size);
+    job.max_iters = get(spec_.search, "max-iters", where, job.max_iters);
+    job.threads = spec_.threads;
+    job.out = dir.string();
+    job.resume = fs::exists(dir / "checkpoint.pt");
+    fmt::print(stderr, "[{}] {} at {} -> {}\n", spec_.name, source, to_string(target), dir.string());
+    auto r = run_search_job(job);
+    r.scheme.source = source;
+    return {r.scheme, r.scheme.options.value("seconds", 0.0)};
+  }
+
+  Scheme dense_scheme_of(const std::string& dense) {
+    const auto checkpoint = load_checkpoint(dense);
+    const auto& spec = dataset_spec(dense_config_.dataset);
+    auto model = make_model(checkpoint.model, checkpoint.model_options);
+    auto s = dense_scheme(build_layer_table(*model, spec.shape), spec_.M, parse_layout(spec_.layout));
+    s.model = checkpoint.model;
+    s.dataset = dense_config_.dataset;
+    return s;
+  }
+
+  CellResult cell(const std::string& source, const std::string& budget, uint64_t seed, const Scheme& scheme,
+                  double search_seconds, const std::string& dense) {
+    const fs::path dir = out_ / "cells" / source / slug(budget) / fmt::format("seed{}", seed);
+    if (!fs::exists(dir / "result.json")) {
+      fs::create_directories(dir);
+      save_scheme(scheme, (dir / "input-scheme.json").string());
+      FinetuneJob job;
+      job.checkpoint = dense;
+      job.scheme = (dir / "input-scheme.json").string();
+      auto base = finetune_recipe(get(spec_.finetune, "recipe", spec_.name + " finetune", std::string("cifar")), dense_config_);
+      auto overrides = spec_.finetune;
+      overrides.erase("recipe");
+      job.config = merge_config(base, overrides, spec_.name + " finetune");
+      job.config.seed = seed;
+      job.config.threads = spec_.threads;
+      job.config.out = dir.string();
+      job.config.resume = fs::exists(dir / "checkpoint.pt");
+      fmt::print(stderr, "[{}] fine-tune {} at {} seed {} -> {}\n", spec_.name, source, budget, seed, dir.string());
+      run_finetune_job(job);
+    }
+    const auto r = read_json(dir / "result.json");
+    CellResult c;
+    c.scheme = source;
+    c.budget = budget;
+    c.seed = seed;
+    c.top1 = r.at("test").at("top1").get<double>();
+    c.top5 = r.at("test").at("top5").get<double>();
+    c.sparse_params = scheme.sparse_params();
+    c.sparse_flops = scheme.sparse_flops();
+    c.param_sparsity = scheme.param_sparsity();
+    c.flops_reduction = scheme.flops_reduction();
+    c.search_seconds = search_seconds;
+    c.finetune_seconds = r.at("train_seconds").get<double>();
+    return c;
+  }
+
+  const ExperimentSpec& spec_;
+  fs::path out_;
+  TrainConfig dense_config_;
+};
+
+}  // namespace
+
+ExperimentSpec load_experiment(const std::string& path) {
+  const auto j = load_yaml_file(path);
+  const std::set<std::string> keys = {"name", "out", "dense", "M", "layout", "candidates", "budgets",
+                                      "schemes", "seeds", "search", "finetune", "threads"};
+  for (const auto& item : j.items())
+    if (!keys.count(item.key())) fail("{}: unknown key '{}' (valid: {})", path, item.key(), fmt::join(keys, ", "));
+  ExperimentSpec s;
+  s.name = get(j, "name", path, fs::path(path).stem().string());
+  s.out = get(j, "out", path, "runs/experiments/" + s.name);
+  const auto dense = get(j, "dense", path, nlohmann::json::object());
+  s.dense_checkpoint = get(dense, "checkpoint", path, std::string());
+  s.dense_train = get(dense, "train", path, std::string());
+  if (s.dense_checkpoint.empty() == s.dense_train.empty())
+    fail("{}: 'dense' needs exactly one of 'checkpoint' (a dense model) or 'train' (a training config)", path);
+  s.M = get(j, "M", path, s.M);
+  s.layout = get(j, "layout", path, s.layout);
+  parse_layout(s.layout);
+  s.candidates = get(j, "candidates", path, s.candidates);
+  candidate_ns(s.M, s.candidates);
+  s.budgets = get(j, "budgets", path, std::vector<std::string>{});
+  for (const auto& b : s.budgets) parse_target(b);
+  s.schemes = get(j, "schemes", path, std::vector<std::string>{});
+  for (const auto& name : s.schemes)
+    if (!kSchemes.count(name)) fail("{}: unknown scheme source '{}' (valid: {})", path, name, fmt::join(kSchemes, ", "));
+  if (s.budgets.empty() || s.schemes.empty()) fail("{}: needs at least one budget and one scheme", path);
+  s.seeds = get(j, "seeds", path, s.seeds);
+  s.search = get(j, "search", path, s.search);
+  s.finetune = get(j, "finetune", path, s.finetune);
+  s.threads = get(j, "threads", path, s.threads);
+  return s;
+}
+
+ExperimentResult run_experiment(const ExperimentSpec& spec) { return Runner(spec).run(); }
+
+}  // namespace domino

@@ -1,0 +1,63 @@
+// The experiment grid: cells run, results and report written, finished cells cached.
+#include <gtest/gtest.h>
+
+#include "domino/experiment.h"
+#include "test_util.h"
+
+namespace domino {
+namespace {
+
+using test::expect_error_containing;
+
+void write_tiny_experiment(const test::TempDir& dir, const std::string& schemes, const std::string& budgets = "[params:0.75]") {
+  test::write_tiny_mnist(dir.path() / "data", 96, 40);
+  std::ofstream(dir / "dense.yaml") << "model: resnet8\ndataset: mnist\ndata-dir: " << (dir / "data")
+                                    << "\nepochs: 1\nbatch-size: 16\nthreads: 1\n";
+  std::ofstream(dir / "exp.yaml") << "name: tiny\nout: " << (dir / "out") << "\ndense:\n  train: " << (dir / "dense.yaml")
+                                  << "\nM: 8\nbudgets: " << budgets << "\nschemes: " << schemes << "\nseeds: [0, 1]\n"
+                                  << "search: {max-iters: 2000, lambda: 2.0, kp: 1, kc: 10, lr: 0.05, batch-size: 16}\n"
+                                  << "finetune: {epochs: 1, batch-size: 16}\nthreads: 1\n";
+}
+
+TEST(Experiment, RunsTheGridWritesResultsAndCachesCells) {
+  test::TempDir dir;
+  write_tiny_experiment(dir, "[dominosearch, uniform, fixed-n]");
+  const auto result = run_experiment(load_experiment(dir / "exp.yaml"));
+  ASSERT_EQ(result.cells.size(), 6u);  // 3 schemes x 2 seeds
+  for (const auto& c : result.cells) {
+    EXPECT_GE(c.param_sparsity, 0.75 - 0.001) << c.scheme;
+    EXPECT_GE(c.top1, 0.0);
+    EXPECT_GT(c.finetune_seconds, 0.0);
+  }
+  EXPECT_NE(result.table_md.find("| params:0.75 | dominosearch |"), std::string::npos) << result.table_md;
+  EXPECT_NE(result.table_md.find("| params:0.75 | uniform |"), std::string::npos);
+  EXPECT_EQ(std::count(result.table_csv.begin(), result.table_csv.end(), '\n'), 7);
+  EXPECT_NE(result.report_html.find("<svg"), std::string::npos);
+  EXPECT_NE(result.report_html.find("Dominoes falling"), std::string::npos);
+  for (const char* file : {"results.md", "results.csv", "report.html", "dense/checkpoint.pt", "dominosearch/params-0.75/scheme.json",
+                           "cells/uniform/params-0.75/seed1/pruned.pt"})
+    EXPECT_TRUE(test::fs::exists(dir.path() / "out" / file)) << file;
+
+  // A finished cell is never run again: its recorded result is what the next run reports.
+  const auto cell = dir.path() / "out/cells/uniform/params-0.75/seed0/result.json";
+  auto j = nlohmann::json::parse(std::ifstream(cell));
+  j["test"]["top1"] = 0.4242;
+  std::ofstream(cell) << j.dump();
+  const auto again = run_experiment(load_experiment(dir / "exp.yaml"));
+  EXPECT_NE(again.table_csv.find("params:0.75,uniform,0,0.424200"), std::string::npos) << again.table_csv;
+}
+
+TEST(Experiment, BadConfigsAreClearErrors) {
+  test::TempDir dir;
+  write_tiny_experiment(dir, "[dominosearch, magic]");
+  expect_error_containing([&] { load_experiment(dir / "exp.yaml"); }, {"unknown scheme source 'magic'", "uniform"});
+  std::ofstream(dir / "k.yaml") << "name: x\nbudget: [params:0.5]\n";
+  expect_error_containing([&] { load_experiment(dir / "k.yaml"); }, {"unknown key 'budget'"});
+  std::ofstream(dir / "d.yaml") << "name: x\nbudgets: [params:0.5]\nschemes: [uniform]\n";
+  expect_error_containing([&] { load_experiment(dir / "d.yaml"); }, {"'dense' needs exactly one"});
+  write_tiny_experiment(dir, "[uniform]", "[params:0.6]");  // N = 8 * 0.4 = 3.2: no uniform scheme
+  expect_error_containing([&] { run_experiment(load_experiment(dir / "exp.yaml")); }, {"no uniform N:8 gives params:0.6"});
+}
+
+}  // namespace
+}  // namespace domino
