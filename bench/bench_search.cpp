@@ -9,7 +9,9 @@
 #include "domino/models.h"
 #include "domino/nm.h"
 #include "domino/runtime.h"
+#include "domino/baselines.h"
 #include "domino/search.h"
+#include "domino/srste.h"
 #include "domino/sgd.h"
 
 namespace {
@@ -59,10 +61,12 @@ void BM_TopNArgsort(benchmark::State& state) {
 BENCHMARK(BM_TopNArgsort)->Args({2, 1})->Args({8, 1})->Args({2, 2})->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // One iteration as the training loop runs it: forward, loss, backward, hooks, SGD step.
-// range(0) = 1: with DominoSearch (M = 16, masks at N_int = 8 in every layer, penalty every
-// 5 and checks every 100 iterations as by default); 0: dense training (momentum 0.9).
+// range(0) = 0: dense training (momentum 0.9); 1: a DominoSearch iteration (M = 16, masks at
+// N_int = 8 in every layer, penalty every 5 and checks every 100 iterations as by default);
+// 2: SR-STE fine-tuning of the uniform 2:16 scheme (momentum 0.9).
 void BM_TrainIteration(benchmark::State& state) {
   const bool search_on = state.range(0) == 1;
+  const bool srste_on = state.range(0) == 2;
   set_threads(2);
   torch::manual_seed(0);
   const auto& spec = dataset_spec("fashion-mnist");
@@ -76,6 +80,7 @@ void BM_TrainIteration(benchmark::State& state) {
     search = std::make_unique<DominoSearch>(*model, dense_scheme(build_layer_table(*model, spec.shape), 16, Layout::NHWC), o);
     for (int64_t t = 0; t < 8; ++t) search->check(t);  // N_int 16 -> 8: masks active everywhere
   }
+  if (srste_on) install_srste(*model, uniform_scheme(dense_scheme(build_layer_table(*model, spec.shape), 16, Layout::NHWC), 2));
   std::vector<std::pair<std::string, at::Tensor>> params;
   for (const auto& p : model->named_parameters()) params.emplace_back(p.key(), p.value());
   Sgd sgd(params, search_on ? SgdOptions{0.01, 0.0, 0.0, false} : SgdOptions{0.1, 0.9, 5e-4, false});
@@ -95,6 +100,6 @@ void BM_TrainIteration(benchmark::State& state) {
   }
   state.counters["images/s"] = benchmark::Counter(static_cast<double>(state.iterations() * lo.batch_size), benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_TrainIteration)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(8.0);
+BENCHMARK(BM_TrainIteration)->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(8.0);
 
 }  // namespace

@@ -49,6 +49,7 @@ struct Scheme {
   std::optional<Target> target;
   std::vector<LayerScheme> layers;
   nlohmann::json options = nlohmann::json::object();  // every option of the run that made it
+  nlohmann::json run = nlohmann::json::object();      // facts of that run: iterations, seconds
   std::vector<Decision> decisions;
 
   double dense_params() const;

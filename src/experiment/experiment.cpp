@@ -117,7 +117,7 @@ class Runner {
     if (fs::exists(scheme_file)) {
       auto s = load_scheme(scheme_file.string());
       s.source = source;
-      if (s.achieved(target.kind) >= target.value - 0.001) return {s, s.options.value("seconds", 0.0)};
+      if (s.achieved(target.kind) >= target.value - 0.001) return {s, s.run.value("seconds", 0.0)};
     }
     SearchJob job;
     job.checkpoint = dense;
@@ -140,7 +140,7 @@ class Runner {
     fmt::print(stderr, "[{}] {} at {} -> {}\n", spec_.name, source, to_string(target), dir.string());
     auto r = run_search_job(job);
     r.scheme.source = source;
-    return {r.scheme, r.scheme.options.value("seconds", 0.0)};
+    return {r.scheme, r.scheme.run.value("seconds", 0.0)};
   }
 
   Scheme dense_scheme_of(const std::string& dense) {

@@ -130,6 +130,7 @@ nlohmann::json to_json(const Scheme& s) {
                       {"dense_flops", s.dense_flops()}, {"sparse_flops", s.sparse_flops()}}},
           {"layers", layers},
           {"options", s.options},
+          {"run", s.run},
           {"decisions", to_json(s.decisions)}};
 }
 
@@ -163,6 +164,7 @@ Scheme scheme_from_json(const nlohmann::json& j, const std::string& source) {
       s.layers.push_back(std::move(l));
     }
     s.options = j.value("options", nlohmann::json::object());
+    s.run = j.value("run", nlohmann::json::object());
     s.decisions = decisions_from_json(j.value("decisions", nlohmann::json::array()));
     return s;
   } catch (const nlohmann::json::exception& e) {

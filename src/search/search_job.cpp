@@ -101,8 +101,8 @@ SearchResult run_search_job(const SearchJob& job) {
   result.iterations = trained.iterations;
   result.seconds = trained.seconds;
   result.scheme_path = (fs::path(job.out) / "scheme.json").string();
-  result.scheme.options["iterations"] = trained.iterations;
-  result.scheme.options["seconds"] = trained.seconds;  // of this invocation (a resumed search counts its own part)
+  // Seconds of this invocation: a resumed search reports the part it ran.
+  result.scheme.run = {{"iterations", trained.iterations}, {"seconds", trained.seconds}};
   save_scheme(result.scheme, result.scheme_path);
   if (!search.reached())
     fail("the search budget of {} iterations ran out at {} {:.4f} < target {}; the last scheme and decision log are in {}; "
