@@ -36,25 +36,40 @@ at::Tensor from_groups(const at::Tensor& groups, at::IntArrayRef shape, Layout l
 namespace {
 
 // rank(i) = #{j : |x_j| > |x_i|} + #{j < i : |x_j| == |x_i|}: x_i's position in a
-// stable descending sort. Keep iff rank < N. O(M^2) compares without branches beat
-// sorting for the small M of N:M sparsity (M <= 32).
-template <typename T>
+// stable descending sort. Keep iff rank < N. For the small M of N:M sparsity this
+// branch-free O(M^2) count beats sorting; with M known at compile time the loops unroll
+// and vectorise. The tie term is split out as #{j < i : |x_j| >= |x_i|} - #{j < i : >}.
+template <typename T, int64_t kM>
+void topn_group(const T* x, bool* out, int64_t M, int64_t N) {
+  constexpr int64_t kMax = kM > 0 ? kM : 256;
+  const int64_t m = kM > 0 ? kM : M;
+  T a[kMax];
+  for (int64_t j = 0; j < m; ++j) a[j] = std::abs(x[j]);
+  for (int64_t i = 0; i < m; ++i) {
+    const T ai = a[i];
+    int32_t rank = 0;
+    for (int64_t j = 0; j < m; ++j) rank += a[j] > ai;
+    for (int64_t j = 0; j < i; ++j) rank += a[j] == ai;
+    out[i] = rank < N;
+  }
+}
+
+template <typename T, int64_t kM>
 void topn_cpu(const T* values, bool* keep, int64_t groups, int64_t M, int64_t N) {
-  at::parallel_for(0, groups, 256, [&](int64_t begin, int64_t end) {
-    for (int64_t g = begin; g < end; ++g) {
-      const T* x = values + g * M;
-      bool* out = keep + g * M;
-      for (int64_t i = 0; i < M; ++i) {
-        const T xi = std::abs(x[i]);
-        int64_t rank = 0;
-        for (int64_t j = 0; j < M; ++j) {
-          const T xj = std::abs(x[j]);
-          rank += (xj > xi) | ((xj == xi) & (j < i));
-        }
-        out[i] = rank < N;
-      }
-    }
+  at::parallel_for(0, groups, 1024, [&](int64_t begin, int64_t end) {
+    for (int64_t g = begin; g < end; ++g) topn_group<T, kM>(values + g * M, keep + g * M, M, N);
   });
+}
+
+template <typename T>
+void topn_dispatch(const T* values, bool* keep, int64_t groups, int64_t M, int64_t N) {
+  switch (M) {
+    case 4: return topn_cpu<T, 4>(values, keep, groups, M, N);
+    case 8: return topn_cpu<T, 8>(values, keep, groups, M, N);
+    case 16: return topn_cpu<T, 16>(values, keep, groups, M, N);
+    case 32: return topn_cpu<T, 32>(values, keep, groups, M, N);
+    default: return topn_cpu<T, 0>(values, keep, groups, M, N);
+  }
 }
 
 }  // namespace
@@ -74,11 +89,12 @@ at::Tensor topn_mask(const at::Tensor& groups, int64_t N) {
   const int64_t G = groups.size(0), M = groups.size(1);
   if (N >= M) return torch::ones({G, M}, groups.options().dtype(torch::kBool));
   if (N < 1) fail("N must be at least 1, got {}", N);
+  if (M > 256) fail("M must be at most 256, got {}", M);
   if (!groups.device().is_cpu()) return topn_mask_tensor_ops(groups, N);
   const auto x = groups.contiguous();
   auto keep = torch::empty({G, M}, groups.options().dtype(torch::kBool));
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "topn_mask", [&] {
-    topn_cpu<scalar_t>(x.data_ptr<scalar_t>(), keep.data_ptr<bool>(), G, M, N);
+    topn_dispatch<scalar_t>(x.data_ptr<scalar_t>(), keep.data_ptr<bool>(), G, M, N);
   });
   return keep;
 }
