@@ -32,6 +32,8 @@ struct Checkpoint {
 
 void save_checkpoint(const Checkpoint& checkpoint, const std::string& path);
 Checkpoint load_checkpoint(const std::string& path);
+// The checkpoint in an already unpickled dict; `path` names it in errors.
+Checkpoint checkpoint_from_dict(const c10::impl::GenericDict& dict, const std::string& path);
 
 // Parameters and buffers by module path, as CPU tensors.
 TensorDict module_state(const torch::nn::Module& module);

@@ -3,13 +3,11 @@
 #include <fnmatch.h>
 
 #include <cctype>
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "domino/error.h"
-
-namespace fs = std::filesystem;
+#include "util/files.h"
 
 namespace domino {
 namespace {
@@ -172,17 +170,7 @@ Scheme scheme_from_json(const nlohmann::json& j, const std::string& source) {
   }
 }
 
-void save_scheme(const Scheme& scheme, const std::string& path) {
-  const fs::path target(path);
-  if (target.has_parent_path()) fs::create_directories(target.parent_path());
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << to_json(scheme).dump(2) << '\n';
-    if (!out) fail("could not write scheme {}", tmp);
-  }
-  fs::rename(tmp, target);
-}
+void save_scheme(const Scheme& scheme, const std::string& path) { write_json_file(path, to_json(scheme)); }
 
 Scheme load_scheme(const std::string& path, const LayerTable* table) {
   const std::string text = read_text(path);

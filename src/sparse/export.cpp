@@ -3,33 +3,18 @@
 #include <torch/torch.h>
 
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <iterator>
 
 #include "domino/error.h"
+#include "util/files.h"
 #include "util/shape.h"
-
-namespace fs = std::filesystem;
 
 namespace domino {
 namespace {
 
 constexpr char kMagic[4] = {'D', 'N', 'M', 'W'};
 constexpr uint32_t kVersion = 1;
-
-void write_atomic(const std::string& path, const std::function<void(std::ofstream&)>& body) {
-  const fs::path target(path);
-  if (target.has_parent_path()) fs::create_directories(target.parent_path());
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    body(out);
-    out.flush();
-    if (!out) fail("could not write {}", tmp);
-  }
-  fs::rename(tmp, target);
-}
 
 const at::Tensor& layer_weight(const TensorDict& state, const LayerScheme& l, const std::string& source) {
   const auto found = state.find(l.name + ".weight");
@@ -40,7 +25,7 @@ const at::Tensor& layer_weight(const TensorDict& state, const LayerScheme& l, co
 }
 
 template <typename T>
-void put(std::ofstream& out, T value) {
+void put(std::ostream& out, T value) {
   out.write(reinterpret_cast<const char*>(&value), sizeof(T));
 }
 
@@ -70,18 +55,8 @@ class Reader {
 }  // namespace
 
 TensorDict load_weights(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("weight file {} not found", path);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  c10::IValue value;
-  try {
-    value = torch::pickle_load(bytes);
-  } catch (const c10::Error&) {
-    fail("{} is not a readable weight file (a domino checkpoint or a dict of tensors)", path);
-  }
-  if (!value.isGenericDict()) fail("{} does not hold a dict of tensors", path);
-  const auto dict = value.toGenericDict();
-  if (dict.contains("format")) return load_checkpoint(path).model_state;
+  const auto dict = read_pickled_dict(path, "weight file");
+  if (dict.contains("format")) return checkpoint_from_dict(dict, path).model_state;
   TensorDict out;
   for (const auto& item : dict) {
     if (!item.key().isString() || !item.value().isTensor()) fail("{} does not hold a dict of name -> tensor", path);
@@ -102,7 +77,7 @@ TensorDict pruned_state(const TensorDict& state, const Scheme& scheme) {
 
 void export_pytorch(const TensorDict& state, const std::string& path) {
   const auto bytes = torch::pickle_save(c10::IValue(state));
-  write_atomic(path, [&](std::ofstream& out) { out.write(bytes.data(), static_cast<std::streamsize>(bytes.size())); });
+  write_file_atomic(path, [&](std::ostream& out) { out.write(bytes.data(), static_cast<std::streamsize>(bytes.size())); });
 }
 
 std::vector<NmLayer> compress_nm(const TensorDict& state, const Scheme& scheme) {
@@ -132,7 +107,7 @@ int64_t nm_payload_bytes(const std::vector<NmLayer>& layers) {
 }
 
 void write_nm(const std::vector<NmLayer>& layers, const std::string& path) {
-  write_atomic(path, [&](std::ofstream& out) {
+  write_file_atomic(path, [&](std::ostream& out) {
     out.write(kMagic, 4);
     put<uint32_t>(out, kVersion);
     put<uint32_t>(out, static_cast<uint32_t>(layers.size()));

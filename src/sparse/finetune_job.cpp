@@ -3,12 +3,12 @@
 #include <torch/torch.h>
 
 #include <filesystem>
-#include <fstream>
 
 #include "domino/datasets.h"
 #include "domino/error.h"
 #include "domino/layer_table.h"
 #include "domino/runtime.h"
+#include "util/files.h"
 
 namespace fs = std::filesystem;
 
@@ -63,7 +63,7 @@ FinetuneResult run_finetune_job(const FinetuneJob& job) {
   auto test = make_eval_loader(c, EvalSplit::Test, 256, c.workers);
   fs::create_directories(c.out);
   save_scheme(scheme, (fs::path(c.out) / "scheme.json").string());
-  std::ofstream(fs::path(c.out) / "config.json") << to_json(c).dump(2) << '\n';
+  write_json_file((fs::path(c.out) / "config.json").string(), to_json(c));
 
   model->to(device);
   install_srste(*model, scheme, job.decay);
@@ -90,12 +90,10 @@ FinetuneResult run_finetune_job(const FinetuneJob& job) {
   pruned.extra.insert("scheme", to_json(scheme).dump());
   result.pruned = (fs::path(c.out) / "pruned.pt").string();
   save_checkpoint(pruned, result.pruned);
-  std::ofstream(fs::path(c.out) / "result.json")
-      << nlohmann::json{{"iterations", result.train.iterations}, {"train_seconds", result.train.seconds},
-                        {"param_sparsity", scheme.param_sparsity()}, {"flops_reduction", scheme.flops_reduction()},
-                        {"test", {{"top1", result.test.top1}, {"top5", result.test.top5}, {"loss", result.test.loss}}}}
-             .dump(2)
-      << '\n';
+  write_json_file((fs::path(c.out) / "result.json").string(),
+                  {{"iterations", result.train.iterations}, {"train_seconds", result.train.seconds},
+                   {"param_sparsity", scheme.param_sparsity()}, {"flops_reduction", scheme.flops_reduction()},
+                   {"test", {{"top1", result.test.top1}, {"top5", result.test.top5}, {"loss", result.test.loss}}}});
   return result;
 }
 

@@ -2,14 +2,10 @@
 
 #include <torch/torch.h>
 
-#include <filesystem>
-#include <fstream>
-#include <iterator>
 
 #include "domino/error.h"
+#include "util/files.h"
 #include "util/shape.h"
-
-namespace fs = std::filesystem;
 
 namespace domino {
 namespace {
@@ -49,31 +45,12 @@ void save_checkpoint(const Checkpoint& c, const std::string& path) {
   d.insert("rng_state", c.rng_state.defined() ? c.rng_state : torch::empty({0}, torch::kUInt8));
   d.insert("extra", c.extra);
   const auto bytes = torch::pickle_save(c10::IValue(d));
-
-  const fs::path target(path);
-  if (target.has_parent_path()) fs::create_directories(target.parent_path());
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    if (!out) fail("could not write checkpoint {}", tmp);
-  }
-  fs::rename(tmp, target);
+  write_file_atomic(path, [&](std::ostream& out) { out.write(bytes.data(), static_cast<std::streamsize>(bytes.size())); });
 }
 
-Checkpoint load_checkpoint(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("checkpoint {} not found", path);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  c10::IValue value;
-  try {
-    value = torch::pickle_load(bytes);
-  } catch (const c10::Error&) {
-    fail("{} is not a readable checkpoint (truncated or not written by domino)", path);
-  }
-  if (!value.isGenericDict()) fail("{} is not a domino checkpoint", path);
-  const auto d = value.toGenericDict();
+Checkpoint load_checkpoint(const std::string& path) { return checkpoint_from_dict(read_pickled_dict(path, "checkpoint"), path); }
+
+Checkpoint checkpoint_from_dict(const c10::impl::GenericDict& d, const std::string& path) {
   auto get = [&](const char* key) {
     auto found = d.find(std::string(key));
     if (found == d.end()) fail("{} is not a domino checkpoint (no '{}' entry)", path, key);

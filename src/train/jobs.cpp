@@ -3,11 +3,11 @@
 #include <torch/torch.h>
 
 #include <filesystem>
-#include <fstream>
 
 #include "domino/checkpoint.h"
 #include "domino/error.h"
 #include "domino/runtime.h"
+#include "util/files.h"
 
 namespace fs = std::filesystem;
 
@@ -25,12 +25,6 @@ LoaderOptions eval_options(int64_t batch_size, int workers) {
   o.drop_last = false;
   o.workers = workers;
   return o;
-}
-
-void write_json(const fs::path& path, const nlohmann::json& value) {
-  std::ofstream out(path);
-  out << value.dump(2) << '\n';
-  if (!out) fail("could not write {}", path.string());
 }
 
 nlohmann::json to_json(const EvalResult& r) {
@@ -86,12 +80,12 @@ TrainJobResult run_train_job(const TrainConfig& c) {
   setup.device = device;
 
   fs::create_directories(c.out);
-  write_json(fs::path(c.out) / "config.json", to_json(c));
+  write_json_file((fs::path(c.out) / "config.json").string(), to_json(c));
   TrainJobResult result;
   result.train = train(setup);
   result.checkpoint = checkpoint_path(c.out);
   result.test = evaluate(*setup.model, *test, device, "test");
-  write_json(fs::path(c.out) / "result.json",
+  write_json_file((fs::path(c.out) / "result.json").string(),
              {{"iterations", result.train.iterations}, {"train_seconds", result.train.seconds},
               {"train_loss", result.train.loss}, {"train_accuracy", result.train.accuracy},
               {"test", to_json(result.test)},

@@ -1,0 +1,23 @@
+// File helpers every writer and reader shares: atomic writes (a crash never leaves a
+// half-written file under the real name) and reading a pickled dict with clear errors.
+#pragma once
+
+#include <ATen/core/Dict.h>
+#include <ATen/core/ivalue.h>
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <ostream>
+#include <string>
+
+namespace domino {
+
+// Writes through `body` to path.tmp, then renames it over `path`; creates parent folders.
+void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& body);
+void write_json_file(const std::string& path, const nlohmann::json& value);  // atomic, indented
+
+// A file written by torch::pickle_save (or Python's torch.save) holding a dict. `what`
+// names the kind of file in errors ("checkpoint", "weight file").
+c10::impl::GenericDict read_pickled_dict(const std::string& path, const std::string& what);
+
+}  // namespace domino
