@@ -90,6 +90,7 @@ TEST(Checkpoint, RoundTripsEverythingAndLeavesNoTempFile) {
   c.model_options = {1, 10};
   c.config = {{"lr", 0.1}};
   c.iteration = 1234;
+  c.epoch = 7;
   c.model_state = module_state(*model);
   c.optimizer_state.insert("fc.weight", torch::full({10, 64}, 3.0));
   c.rng_state = torch::globalContext().defaultGenerator(c10::kCPU).get_state();
@@ -99,6 +100,7 @@ TEST(Checkpoint, RoundTripsEverythingAndLeavesNoTempFile) {
   const auto back = load_checkpoint(dir / "sub/ck.pt");
   EXPECT_EQ(back.model, "resnet8");
   EXPECT_EQ(back.iteration, 1234);
+  EXPECT_EQ(back.epoch, 7);
   EXPECT_EQ(back.config, c.config);
   EXPECT_TRUE(torch::equal(back.rng_state, c.rng_state));
   EXPECT_DOUBLE_EQ(back.extra.at("search_lambda").toDouble(), 0.4);

@@ -53,6 +53,7 @@ TEST(Training, ResumedRunEndsWithExactlyTheSameWeights) {
   EXPECT_EQ(part.train.iterations, 8);
   EXPECT_EQ(part.train.stop, StopReason::MaxIters);
   EXPECT_EQ(load_checkpoint(checkpoint_path(first.out)).iteration, 8);
+  EXPECT_EQ(load_checkpoint(checkpoint_path(first.out)).epoch, 1);  // 6 iterations an epoch
 
   auto rest = tiny_config(dir, "split");
   rest.resume = true;

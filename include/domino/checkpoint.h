@@ -24,6 +24,7 @@ struct Checkpoint {
   ModelOptions model_options;
   nlohmann::json config;         // the run's configuration
   int64_t iteration = 0;         // optimizer steps taken
+  int64_t epoch = 0;             // epochs completed (informative: resume works from `iteration`)
   TensorDict model_state;        // parameters and buffers by module path
   TensorDict optimizer_state;
   at::Tensor rng_state;          // LibTorch's default CPU generator

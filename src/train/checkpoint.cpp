@@ -2,7 +2,6 @@
 
 #include <torch/torch.h>
 
-
 #include "domino/error.h"
 #include "util/files.h"
 #include "util/shape.h"
@@ -40,6 +39,7 @@ void save_checkpoint(const Checkpoint& c, const std::string& path) {
   d.insert("num_classes", c.model_options.num_classes);
   d.insert("config", c.config.dump());
   d.insert("iteration", c.iteration);
+  d.insert("epoch", c.epoch);
   d.insert("model_state", to_generic(c.model_state));
   d.insert("optimizer_state", to_generic(c.optimizer_state));
   d.insert("rng_state", c.rng_state.defined() ? c.rng_state : torch::empty({0}, torch::kUInt8));
@@ -63,6 +63,7 @@ Checkpoint checkpoint_from_dict(const c10::impl::GenericDict& d, const std::stri
   c.model_options = {get("in_channels").toInt(), get("num_classes").toInt()};
   c.config = nlohmann::json::parse(get("config").toStringRef());
   c.iteration = get("iteration").toInt();
+  c.epoch = d.contains("epoch") ? d.at("epoch").toInt() : 0;  // absent in files from before it was recorded
   c.model_state = tensor_dict(get("model_state"), path);
   c.optimizer_state = tensor_dict(get("optimizer_state"), path);
   c.rng_state = get("rng_state").toTensor();

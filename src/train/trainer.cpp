@@ -143,6 +143,7 @@ class Loop {
     c.model_options = s_.model_options;
     c.config = to_json(cfg_);
     c.iteration = iteration_;
+    c.epoch = iteration_ / schedule_.iters_per_epoch;
     c.model_state = module_state(*s_.model);
     c.optimizer_state = optimizer_.state();
     c.rng_state = torch::globalContext().defaultGenerator(c10::kCPU).get_state();
