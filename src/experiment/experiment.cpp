@@ -4,8 +4,6 @@
 
 #include <cmath>
 #include <filesystem>
-#include <fstream>
-#include <map>
 #include <set>
 
 #include "domino/baselines.h"
@@ -15,6 +13,7 @@
 #include "domino/layer_table.h"
 #include "domino/readers.h"
 #include "experiment/report.h"
+#include "util/files.h"
 
 namespace fs = std::filesystem;
 
@@ -51,7 +50,9 @@ class Runner {
   ExperimentResult run() {
     fs::create_directories(out_);
     const std::string dense = dense_checkpoint();
-    dense_config_ = merge_config(TrainConfig{}, load_checkpoint(dense).config, dense);
+    const auto checkpoint = load_checkpoint(dense);
+    dense_config_ = merge_config(TrainConfig{}, checkpoint.config, dense);
+    dense_scheme_ = dense_scheme_of(checkpoint);
     ExperimentResult result;
     std::vector<Scheme> schemes;
     for (const auto& budget : spec_.budgets) {
@@ -65,9 +66,9 @@ class Runner {
     result.table_md = results_markdown(result.cells);
     result.table_csv = results_csv(result.cells);
     result.report_html = render_report(spec_.name, result.table_md, schemes);
-    std::ofstream(out_ / "results.md") << result.table_md;
-    std::ofstream(out_ / "results.csv") << result.table_csv;
-    std::ofstream(out_ / "report.html") << result.report_html;
+    for (const auto& [file, text] : {std::pair{"results.md", &result.table_md}, {"results.csv", &result.table_csv},
+                                     {"report.html", &result.report_html}})
+      write_file_atomic((out_ / file).string(), [&](std::ostream& out) { out << *text; });
     return result;
   }
 
@@ -95,7 +96,7 @@ class Runner {
       s.source = "fixed-n";
       return {s, seconds};
     }
-    auto base = dense_scheme_of(dense);
+    const Scheme& base = dense_scheme_;
     Scheme s;
     if (source == "uniform") {
       const double n = static_cast<double>(spec_.M) * (1.0 - target.value);
@@ -143,8 +144,8 @@ class Runner {
     return {r.scheme, r.scheme.run.value("seconds", 0.0)};
   }
 
-  Scheme dense_scheme_of(const std::string& dense) {
-    const auto checkpoint = load_checkpoint(dense);
+  // Every prunable layer dense: the base of the baseline schemes.
+  Scheme dense_scheme_of(const Checkpoint& checkpoint) const {
     const auto& spec = dataset_spec(dense_config_.dataset);
     auto model = make_model(checkpoint.model, checkpoint.model_options);
     auto s = dense_scheme(build_layer_table(*model, spec.shape), spec_.M, parse_layout(spec_.layout));
@@ -192,6 +193,7 @@ class Runner {
   const ExperimentSpec& spec_;
   fs::path out_;
   TrainConfig dense_config_;
+  Scheme dense_scheme_;
 };
 
 }  // namespace
