@@ -1,5 +1,3 @@
-#include <filesystem>
-
 #include "commands.h"
 #include "domino/error.h"
 #include "domino/export.h"
