@@ -9,9 +9,10 @@ PACKAGES=(
   libtorch-dev libgloo-dev                  # tensors, autograd, nn, c10d (Gloo)
   libopenblas0-pthread                      # fast BLAS behind LibTorch (~30x reference BLAS)
   libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libfmt-dev libspdlog-dev zlib1g-dev
+  libopencv-imgcodecs-dev libopencv-imgproc-dev  # JPEG/PNG decoding and resizing (ImageFolder)
   libgtest-dev libgmock-dev libbenchmark-dev
   dataset-fashion-mnist                     # the embedded default dataset
-  python3-torch                             # tests only: PyTorch reads our exports (/usr/bin/python3)
+  python3-torch python3-torchvision         # tests only: PyTorch reads our exports, torchvision parity (/usr/bin/python3)
 )
 
 missing=()

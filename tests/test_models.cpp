@@ -24,6 +24,37 @@ TEST(ModelZoo, CifarResNetCountsMatchIndependentCounts) {
   }
 }
 
+// torchvision's models at 224x224, 1000 classes (the figures; MACs of conv + linear).
+TEST(ModelZoo, ImageNetCountsMatchTorchvision) {
+  struct Expect {
+    const char* name;
+    double params_m, macs_g;
+  };
+  for (const auto& e : {Expect{"resnet18", 11.690, 1.814}, Expect{"resnet34", 21.798, 3.664},
+                        Expect{"resnet50", 25.557, 4.089}, Expect{"regnet_x_3_2gf", 15.297, 3.177}}) {
+    auto model = make_model(e.name, {3, 1000});
+    const auto table = build_layer_table(*model, {3, 224, 224});
+    EXPECT_NEAR(table.model_params / 1e6, e.params_m, 0.005 * e.params_m) << e.name;
+    EXPECT_NEAR(table.flops / 1e9, e.macs_g, 0.005 * e.macs_g) << e.name;
+  }
+}
+
+TEST(ModelZoo, ImageNetModelsUseTorchvisionNames) {
+  auto resnet = make_model("resnet50", {3, 1000});
+  const auto state = resnet->named_parameters();
+  for (const char* name : {"conv1.weight", "layer1.0.conv3.weight", "layer1.0.downsample.0.weight",
+                           "layer4.2.bn3.bias", "fc.weight"})
+    EXPECT_TRUE(state.contains(name)) << name;
+  EXPECT_TRUE(resnet->named_buffers().contains("layer1.0.bn1.running_mean"));
+  auto regnet = make_model("regnet_x_3_2gf", {3, 1000});
+  const auto rstate = regnet->named_parameters();
+  for (const char* name : {"stem.0.weight", "trunk_output.block1.block1-0.proj.0.weight",
+                           "trunk_output.block3.block3-14.f.b.0.weight", "fc.bias"})
+    EXPECT_TRUE(rstate.contains(name)) << name;
+  // Group width 48: 432 channels in 9 groups.
+  EXPECT_EQ(rstate["trunk_output.block3.block3-0.f.b.0.weight"].sizes(), (std::vector<int64_t>{432, 48, 3, 3}));
+}
+
 TEST(ModelZoo, EveryModelRunsOnEveryDatasetShape) {
   for (const auto& name : model_names())
     for (const auto& dataset : dataset_names()) {

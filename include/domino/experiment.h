@@ -24,6 +24,9 @@ struct ExperimentSpec {
   std::vector<std::string> schemes;
   std::vector<uint64_t> seeds = {0};
   nlohmann::json search = nlohmann::json::object();    // search options: max-iters, lambda, kp, kc, vr, lr, batch-size
+  // Where searches are cached (<searches>/<source>/<budget>/): <out> unless shared with another
+  // experiment run with the same search options, so one search serves both.
+  std::string searches;
   nlohmann::json finetune = nlohmann::json::object();  // recipe, then any training option (epochs, lr, ...)
   int threads = 0;
 };

@@ -26,6 +26,11 @@ std::shared_ptr<Network> make_cifar_resnet(int64_t depth, ModelOptions options);
 // CIFAR VGG-16 with BatchNorm; its pools round up, so 28x28 inputs work too.
 std::shared_ptr<Network> make_cifar_vgg16(ModelOptions options);
 
+// ImageNet networks with torchvision's module names, so its state dicts load one to one:
+// ResNet-18/34/50/101 and RegNetX-3.2GF.
+std::shared_ptr<Network> make_imagenet_resnet(int64_t depth, ModelOptions options);
+std::shared_ptr<Network> make_regnet_x_3_2gf(ModelOptions options);
+
 std::shared_ptr<Network> make_model(const std::string& name, ModelOptions options);  // lists valid names if unknown
 std::vector<std::string> model_names();
 void check_model_name(const std::string& name);  // throws, listing the valid names

@@ -45,7 +45,8 @@ T get(const nlohmann::json& j, const char* key, const std::string& source, T fal
 
 class Runner {
  public:
-  explicit Runner(const ExperimentSpec& spec) : spec_(spec), out_(spec.out) {}
+  explicit Runner(const ExperimentSpec& spec)
+      : spec_(spec), out_(spec.out), searches_(spec.searches.empty() ? spec.out : spec.searches) {}
 
   ExperimentResult run() {
     fs::create_directories(out_);
@@ -113,7 +114,7 @@ class Runner {
   }
 
   std::pair<Scheme, double> searched(const std::string& source, const Target& target, const std::string& dense) {
-    const fs::path dir = out_ / source / slug(to_string(target));
+    const fs::path dir = searches_ / source / slug(to_string(target));
     const fs::path scheme_file = dir / "scheme.json";
     if (fs::exists(scheme_file)) {
       auto s = load_scheme(scheme_file.string());
@@ -192,6 +193,7 @@ class Runner {
 
   const ExperimentSpec& spec_;
   fs::path out_;
+  fs::path searches_;
   TrainConfig dense_config_;
   Scheme dense_scheme_;
 };
@@ -201,7 +203,7 @@ class Runner {
 ExperimentSpec load_experiment(const std::string& path) {
   const auto j = load_yaml_file(path);
   const std::set<std::string> keys = {"name", "out", "dense", "M", "layout", "candidates", "budgets",
-                                      "schemes", "seeds", "search", "finetune", "threads"};
+                                      "schemes", "seeds", "search", "searches", "finetune", "threads"};
   for (const auto& item : j.items())
     if (!keys.count(item.key())) fail("{}: unknown key '{}' (valid: {})", path, item.key(), fmt::join(keys, ", "));
   ExperimentSpec s;
@@ -225,6 +227,7 @@ ExperimentSpec load_experiment(const std::string& path) {
   if (s.budgets.empty() || s.schemes.empty()) fail("{}: needs at least one budget and one scheme", path);
   s.seeds = get(j, "seeds", path, s.seeds);
   s.search = get(j, "search", path, s.search);
+  s.searches = get(j, "searches", path, s.out);
   s.finetune = get(j, "finetune", path, s.finetune);
   s.threads = get(j, "threads", path, s.threads);
   return s;

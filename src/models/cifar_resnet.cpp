@@ -2,39 +2,13 @@
 
 #include "domino/error.h"
 #include "domino/models.h"
-#include "domino/prunable.h"
+#include "models/resnet_blocks.h"
 
 namespace domino {
 namespace {
 
-PrunableConv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride) {
-  return PrunableConv2d(torch::nn::Conv2dOptions(in, out, kernel).stride(stride).padding(kernel / 2).bias(false));
-}
-
-class BasicBlockImpl : public torch::nn::Module {
- public:
-  BasicBlockImpl(int64_t in, int64_t out, int64_t stride)
-      : conv1(register_module("conv1", conv(in, out, 3, stride))),
-        bn1(register_module("bn1", torch::nn::BatchNorm2d(out))),
-        conv2(register_module("conv2", conv(out, out, 3, 1))),
-        bn2(register_module("bn2", torch::nn::BatchNorm2d(out))) {
-    if (stride != 1 || in != out)
-      downsample = register_module("downsample", torch::nn::Sequential(conv(in, out, 1, stride), torch::nn::BatchNorm2d(out)));
-  }
-
-  torch::Tensor forward(const torch::Tensor& x) {
-    auto y = torch::relu(bn1(conv1(x)));
-    y = bn2(conv2(y));
-    return torch::relu(y + (downsample ? downsample->forward(x) : x));
-  }
-
-  PrunableConv2d conv1;
-  torch::nn::BatchNorm2d bn1;
-  PrunableConv2d conv2;
-  torch::nn::BatchNorm2d bn2;
-  torch::nn::Sequential downsample{nullptr};
-};
-TORCH_MODULE(BasicBlock);
+using blocks::BasicBlock;
+using blocks::conv;
 
 class CifarResNet : public Network {
  public:
@@ -52,8 +26,7 @@ class CifarResNet : public Network {
       stages.push_back(register_module(fmt::format("layer{}", s + 1), stage));
     }
     fc = register_module("fc", PrunableLinear(64, options.num_classes));  // last: layers are listed in forward order
-    for (auto& m : modules(/*include_self=*/false))
-      if (auto* c = m->as<torch::nn::Conv2dImpl>()) torch::nn::init::kaiming_normal_(c->weight, 0.0, torch::kFanOut, torch::kReLU);
+    blocks::init_resnet_weights(*this);
   }
 
   torch::Tensor forward(torch::Tensor x) override {

@@ -19,6 +19,9 @@ const std::vector<ZooEntry>& zoo() {
     for (int depth : {8, 20, 32, 44, 56, 110})  // resnet8: tiny, for tests and smoke runs
       e.push_back({fmt::format("resnet{}", depth), [depth](ModelOptions o) { return make_cifar_resnet(depth, o); }});
     e.push_back({"vgg16", make_cifar_vgg16});
+    for (int depth : {18, 34, 50, 101})
+      e.push_back({fmt::format("resnet{}", depth), [depth](ModelOptions o) { return make_imagenet_resnet(depth, o); }});
+    e.push_back({"regnet_x_3_2gf", make_regnet_x_3_2gf});
     return e;
   }();
   return entries;
