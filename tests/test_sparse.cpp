@@ -140,12 +140,9 @@ TEST_F(FinetuneJobs, PyTorchLoadsTheExportWithNamesShapesAndValues) {
       "assert isinstance(d, dict), type(d)\n"
       "print(json.dumps({k: [list(v.shape), float(v.double().abs().sum()), int((v != 0).sum())] for k, v in d.items()}))\n";
   std::ofstream(dir_ / "load.py") << script;
-  FILE* pipe = popen(("/usr/bin/python3 " + (dir_ / "load.py") + " " + (dir_ / "w.pt") + " 2>&1").c_str(), "r");
-  std::string output;
-  char buffer[4096];
-  while (size_t n = fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
-  ASSERT_EQ(pclose(pipe), 0) << output;
-  const auto seen = nlohmann::json::parse(output);
+  const auto py = test::run_command("/usr/bin/python3 " + (dir_ / "load.py") + " " + (dir_ / "w.pt"));
+  ASSERT_EQ(py.exit_code, 0) << py.output;
+  const auto seen = nlohmann::json::parse(py.output);
   ASSERT_EQ(seen.size(), state.size());
   for (const auto& item : state) {
     ASSERT_TRUE(seen.contains(item.key())) << item.key();

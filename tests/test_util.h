@@ -93,14 +93,22 @@ struct CommandResult {
   std::string output;  // stdout and stderr together
 };
 
-inline CommandResult run_domino(const std::string& args) {
-  const std::string command = std::string(DOMINO_BIN) + " " + args + " 2>&1";
-  FILE* pipe = popen(command.c_str(), "r");
+// Runs a shell command, stdout and stderr together.
+inline CommandResult run_command(const std::string& command) {
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
   std::string output;
   char buffer[4096];
   while (size_t n = fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
   const int status = pclose(pipe);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+inline CommandResult run_domino(const std::string& args) { return run_command(std::string(DOMINO_BIN) + " " + args); }
+
+// Debian's interpreter: python3-torch and -torchvision are installed for it, not for other
+// pythons on PATH. `script` is relative to tests/python.
+inline CommandResult run_python(const std::string& script, const std::string& args) {
+  return run_command("/usr/bin/python3 " + std::string(DOMINO_SOURCE_DIR) + "/tests/python/" + script + " " + args);
 }
 
 // The CLI's answer to bad input: exit 1 and a last line "error: ..." holding every part;

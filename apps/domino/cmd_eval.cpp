@@ -1,11 +1,12 @@
 #include "commands.h"
+#include "config_options.h"
 #include "domino/jobs.h"
 #include "domino/runtime.h"
 
 namespace domino::cli {
 
 void add_eval_command(CLI::App& app) {
-  auto* command = app.add_subcommand("eval", "Evaluate a checkpoint: top-1 and top-5 accuracy");
+  auto* command = app.add_subcommand("eval", "Evaluate a checkpoint or pretrained weights: top-1 and top-5 accuracy");
   struct Args {
     EvalJob job;
     std::string split = "test";
@@ -13,11 +14,12 @@ void add_eval_command(CLI::App& app) {
     bool json = false;
   };
   auto args = std::make_shared<Args>();
-  command->add_option("--checkpoint", args->job.checkpoint, "checkpoint.pt written by train")->required();
+  auto* checkpoint = command->add_option("--checkpoint", args->job.checkpoint, "checkpoint.pt written by train");
+  add_pretrained_options(command, args->job.pretrained, checkpoint);
   command->add_option("--split", args->split, "test, val (the run's held-out split) or train")
       ->check(CLI::IsMember({"test", "val", "train"}))
       ->capture_default_str();
-  command->add_option("--model", args->job.expect_model, "fail unless the checkpoint holds this model");
+  command->add_option("--model", args->job.expect_model, "fail unless the checkpoint holds this model; with --pretrained: the model");
   command->add_option("--data-dir", args->job.data_dir, "dataset directory (default: the run's)");
   command->add_option("--batch-size", args->job.batch_size, "images per batch")->capture_default_str()->check(CLI::PositiveNumber);
   command->add_option("--workers", args->job.workers, "data-pipeline threads")->capture_default_str()->check(CLI::NonNegativeNumber);
@@ -26,6 +28,7 @@ void add_eval_command(CLI::App& app) {
   command->add_flag("--json", args->json, "print the result as JSON");
   command->callback([args] {
     set_threads(args->threads);
+    args->job.pretrained.model = args->job.expect_model;
     args->job.split = args->split == "test" ? EvalSplit::Test : args->split == "val" ? EvalSplit::Validation : EvalSplit::Train;
     const auto r = run_eval_job(args->job);
     if (args->json)

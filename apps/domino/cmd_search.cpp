@@ -1,15 +1,18 @@
 #include "commands.h"
+#include "config_options.h"
 #include "domino/progress.h"
 #include "domino/search.h"
 
 namespace domino::cli {
 
 void add_search_command(CLI::App& app) {
-  auto* command = app.add_subcommand("search", "DominoSearch: find layer-wise N:M schemes from a dense checkpoint");
+  auto* command = app.add_subcommand("search", "DominoSearch: find layer-wise N:M schemes from a dense checkpoint or pretrained weights");
   command->footer(
       "Writes to --out: scheme.json (the result, also when the budget runs out), checkpoint.pt (the search's\n"
       "whole state, every epoch and on stop), metrics.jsonl. Defaults are the paper's (supplementary Table 5).\n"
-      "Example: domino search --checkpoint runs/demo/dense/checkpoint.pt --target params:0.875 --M 16 --out runs/search");
+      "Example: domino search --checkpoint runs/demo/dense/checkpoint.pt --target params:0.875 --M 16 --out runs/search\n"
+      "From published weights: domino search --pretrained resnet50.pth --model resnet50 --dataset imagenet \\\n"
+      "  --data-dir /data/imagenet --target flops:0.8 --out runs/r50-search");
   struct Args {
     SearchJob job;
     std::string target, layout = "NHWC";
@@ -19,7 +22,9 @@ void add_search_command(CLI::App& app) {
   auto a = std::make_shared<Args>();
   auto& j = a->job;
   auto& o = j.options;
-  command->add_option("--checkpoint", j.checkpoint, "dense checkpoint (from domino train)")->required();
+  auto* checkpoint = command->add_option("--checkpoint", j.checkpoint, "dense checkpoint (from domino train)");
+  add_pretrained_options(command, j.pretrained, checkpoint);
+  command->add_option("--model", j.pretrained.model, "with --pretrained: the zoo model the weights are for");
   command->add_option("--target", a->target, "params:S (param sparsity) or flops:S (FLOPs reduction), e.g. params:0.875")->required();
   command->add_option("--M", o.M, "group size M")->check(CLI::IsMember({4, 8, 16, 32}))->capture_default_str();
   command->add_option("--layout", a->layout, "group formation: NHWC (along input channels) or NCHW")

@@ -20,6 +20,18 @@ void ConfigOptions::add(CLI::App* command) {
   }
 }
 
+void add_pretrained_options(CLI::App* command, PretrainedStart& start, CLI::Option* checkpoint) {
+  auto* pretrained = command->add_option("--pretrained", start.file,
+                                         "start from a PyTorch state dict (torch.save(model.state_dict(), f), e.g. "
+                                         "torchvision's .pth) instead of a checkpoint; needs --model")
+                         ->check(CLI::ExistingFile);
+  checkpoint->excludes(pretrained);
+  command->add_option("--dataset", start.dataset, "with --pretrained: the dataset (imagenet: any ImageFolder tree)")
+      ->capture_default_str();
+  command->add_option("--strict", start.strict, "with --pretrained: entries the model lacks are an error (false: ignored)")
+      ->capture_default_str();
+}
+
 TrainConfig ConfigOptions::resolve(const CLI::App& command, const TrainConfig& base) const {
   nlohmann::json flags = nlohmann::json::object();
   for (const auto& [key, text] : values_)

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "commands.h"
+#include "domino/pretrained.h"
 #include "domino/train_config.h"
 
 namespace domino::cli {
@@ -21,5 +22,9 @@ class ConfigOptions {
   std::string config_file_;
   std::map<std::string, std::string> values_;  // option name -> text, for those given
 };
+
+// --pretrained, --dataset, --strict of the commands that otherwise start from `checkpoint`
+// (which becomes optional, and excluded by --pretrained); --model is the command's own.
+void add_pretrained_options(CLI::App* command, PretrainedStart& start, CLI::Option* checkpoint);
 
 }  // namespace domino::cli

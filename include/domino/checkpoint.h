@@ -39,8 +39,10 @@ Checkpoint checkpoint_from_dict(const c10::impl::GenericDict& dict, const std::s
 // Parameters and buffers by module path, as CPU tensors.
 TensorDict module_state(const torch::nn::Module& module);
 // Copies `state` into the module; a missing, unexpected or mis-shaped entry is an error
-// that lists them all, naming `source`.
-void load_module_state(torch::nn::Module& module, const TensorDict& state, const std::string& source);
+// that lists them all, naming `source` (unexpected entries are only listed, on stderr,
+// when `allow_unexpected`).
+void load_module_state(torch::nn::Module& module, const TensorDict& state, const std::string& source,
+                       bool allow_unexpected = false);
 
 // Builds the checkpoint's model (zoo name and options) and loads its weights.
 std::shared_ptr<Network> model_from_checkpoint(const Checkpoint& checkpoint, const std::string& source);

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "domino/datasets.h"
+#include "domino/pretrained.h"
 #include "domino/trainer.h"
 
 namespace domino {
@@ -22,7 +23,8 @@ TrainJobResult run_train_job(const TrainConfig& config);
 enum class EvalSplit { Train, Validation, Test };
 
 struct EvalJob {
-  std::string checkpoint;
+  std::string checkpoint;     // or:
+  PretrainedStart pretrained;
   EvalSplit split = EvalSplit::Test;
   std::string expect_model;  // when set, a checkpoint of another model is an error
   std::string data_dir;      // overrides the checkpoint's

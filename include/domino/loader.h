@@ -48,6 +48,7 @@ class BatchLoader {
 
   int64_t batches_per_epoch() const;
   int64_t num_samples() const { return data_->size(); }
+  int64_t num_classes() const { return data_->num_classes(); }
   ImageShape sample_shape() const { return shape_; }
   const LoaderOptions& options() const { return options_; }
 

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "domino/pretrained.h"
 #include "domino/scheme.h"
 #include "domino/trainer.h"
 
@@ -78,7 +79,8 @@ class DominoSearch : public TrainHooks {
 };
 
 struct SearchJob {
-  std::string checkpoint;  // the dense model
+  std::string checkpoint;  // the dense model, or:
+  PretrainedStart pretrained;
   SearchOptions options;
   std::string data_dir;    // overrides the checkpoint's
   int64_t batch_size = 64;

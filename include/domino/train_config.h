@@ -14,6 +14,8 @@ struct TrainConfig {
   std::string model = "resnet20";
   std::string dataset = "fashion-mnist";
   std::string data_dir;  // empty: the dataset's default location
+  std::string pretrained;  // a PyTorch state dict (torch.save(model.state_dict())) to start from
+  bool strict = true;      // false: entries of `pretrained` the model lacks are ignored
   // Defaults: the paper's CIFAR dense recipe (supplementary Table 7).
   int64_t epochs = 160;
   int64_t batch_size = 64;

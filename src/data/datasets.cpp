@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "domino/error.h"
+#include "domino/image_folder.h"
 #include "domino/readers.h"
 
 namespace fs = std::filesystem;
@@ -20,6 +21,10 @@ const std::vector<DatasetSpec>& registry() {
        "put CIFAR-10's binary version (data_batch_1..5.bin, test_batch.bin) there or pass --data-dir", 4, true},
       {"cifar100", {3, 32, 32}, 100, {0.5071f, 0.4865f, 0.4409f}, {0.2673f, 0.2564f, 0.2762f}, "data/cifar-100-binary",
        "put CIFAR-100's binary version (train.bin, test.bin) there or pass --data-dir", 4, true},
+      // Any ImageFolder tree in torchvision's layout; ImageNet itself has 1000 classes.
+      {"imagenet", {3, 224, 224}, 1000, {0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}, "data/imagenet",
+       "an ImageFolder tree is expected: <dir>/train/<class>/<image> and <dir>/val/<class>/<image> (torchvision's "
+       "layout; pass --data-dir)", 0, true, 256, 0.1f},
   };
   return specs;
 }
@@ -50,9 +55,30 @@ const DatasetSpec& dataset_spec(const std::string& name) {
   fail("unknown dataset '{}' (valid: {})", name, fmt::join(dataset_names(), ", "));
 }
 
-std::shared_ptr<Dataset> load_dataset(const DatasetSpec& spec, Split split, const std::string& data_dir) {
+namespace {
+
+fs::path dataset_dir(const DatasetSpec& spec, const std::string& data_dir) {
   const fs::path dir = data_dir.empty() ? spec.default_dir : data_dir;
   if (!fs::is_directory(dir)) fail("dataset {}: directory {} not found ({})", spec.name, dir.string(), spec.how_to_get);
+  return dir;
+}
+
+fs::path image_folder_split(const DatasetSpec& spec, const fs::path& dir, Split split) {
+  const fs::path root = dir / (split == Split::Train ? "train" : "val");
+  if (!fs::is_directory(root)) fail("dataset {}: {} not found ({})", spec.name, root.string(), spec.how_to_get);
+  return root;
+}
+
+}  // namespace
+
+int64_t dataset_classes(const DatasetSpec& spec, const std::string& data_dir) {
+  if (spec.eval_resize == 0) return spec.num_classes;
+  return static_cast<int64_t>(image_folder_classes(image_folder_split(spec, dataset_dir(spec, data_dir), Split::Train)).size());
+}
+
+std::shared_ptr<Dataset> load_dataset(const DatasetSpec& spec, Split split, const std::string& data_dir) {
+  const fs::path dir = dataset_dir(spec, data_dir);
+  if (spec.eval_resize > 0) return std::make_shared<ImageFolder>(image_folder_split(spec, dir, split).string());
   const bool train = split == Split::Train;
   if (spec.name == "fashion-mnist" || spec.name == "mnist") {
     const std::string prefix = train ? "train" : "t10k";

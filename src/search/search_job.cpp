@@ -53,7 +53,7 @@ void refuse_unreachable(const Scheme& scheme, const SearchOptions& o, int64_t sm
 
 SearchResult run_search_job(const SearchJob& job) {
   if (job.max_iters <= 0) fail("--max-iters (the search's iteration budget) must be positive");
-  const auto checkpoint = load_checkpoint(job.checkpoint);
+  const auto checkpoint = starting_checkpoint(job.checkpoint, job.pretrained.config(job.data_dir));
   const auto dense_config = merge_config(TrainConfig{}, checkpoint.config, job.checkpoint);
   auto config = search_config(job, dense_config);
   set_threads(config.threads);
@@ -72,7 +72,7 @@ SearchResult run_search_job(const SearchJob& job) {
   scheme.options["batch_size"] = job.batch_size;
   scheme.options["max_iters"] = job.max_iters;
   scheme.options["seed"] = job.seed;
-  scheme.options["checkpoint"] = job.checkpoint;
+  scheme.options["checkpoint"] = job.checkpoint.empty() ? job.pretrained.file : job.checkpoint;
   const auto candidates = candidate_ns(job.options.M, job.options.candidates);
   refuse_unreachable(scheme, job.options, candidates.front());
 

@@ -47,7 +47,7 @@ std::optional<Scheme> scheme_of(const Checkpoint& checkpoint, const std::string&
 FinetuneResult run_finetune_job(const FinetuneJob& job) {
   const auto& c = job.config;
   validate(c);
-  const auto dense = load_checkpoint(job.checkpoint);
+  const auto dense = starting_checkpoint(job.checkpoint, c);
   if (c.model != dense.model) fail("checkpoint {} holds a {}, not a {}", job.checkpoint, dense.model, c.model);
   const auto& spec = dataset_spec(c.dataset);
   auto model = model_from_checkpoint(dense, job.checkpoint);

@@ -78,7 +78,8 @@ TensorDict module_state(const torch::nn::Module& module) {
   return out;
 }
 
-void load_module_state(torch::nn::Module& module, const TensorDict& state, const std::string& source) {
+void load_module_state(torch::nn::Module& module, const TensorDict& state, const std::string& source,
+                       bool allow_unexpected) {
   std::vector<std::string> missing, mismatched, unexpected;
   std::vector<std::pair<torch::Tensor, torch::Tensor>> copies;
   size_t used = 0;
@@ -98,17 +99,22 @@ void load_module_state(torch::nn::Module& module, const TensorDict& state, const
     for (const auto& item : state)
       if (!names.contains(item.key()) && !buffers.contains(item.key())) unexpected.push_back(item.key());
   }
+  auto list = [](const std::vector<std::string>& v) {
+    const size_t shown = std::min<size_t>(v.size(), 5);
+    return fmt::format("{}{}", fmt::join(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(shown), ", "),
+                       v.size() > shown ? fmt::format(", ... ({} in all)", v.size()) : "");
+  };
+  if (allow_unexpected && !unexpected.empty()) {
+    fmt::print(stderr, "{}: ignored {} entries the model does not have: {}\n", source, unexpected.size(), list(unexpected));
+    unexpected.clear();
+  }
   if (!missing.empty() || !mismatched.empty() || !unexpected.empty()) {
-    auto list = [](const std::vector<std::string>& v) {
-      const size_t shown = std::min<size_t>(v.size(), 5);
-      return fmt::format("{}{}", fmt::join(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(shown), ", "),
-                         v.size() > shown ? fmt::format(", ... ({} in all)", v.size()) : "");
-    };
     std::string why;
     if (!missing.empty()) why += fmt::format("; missing: {}", list(missing));
     if (!mismatched.empty()) why += fmt::format("; wrong shape: {}", list(mismatched));
     if (!unexpected.empty()) why += fmt::format("; unexpected: {}", list(unexpected));
-    fail("{} does not fit the model{}", source, why);
+    fail("{} does not fit the model{}{}", source, why,
+         unexpected.empty() || !missing.empty() || !mismatched.empty() ? "" : " (--strict false ignores unexpected entries)");
   }
   torch::NoGradGuard no_grad;
   for (auto& [target, value] : copies) target.copy_(value);

@@ -72,8 +72,9 @@ TrainJobResult run_train_job(const TrainConfig& c) {
   torch::manual_seed(c.seed);
   TrainSetup setup;
   setup.model_name = c.model;
-  setup.model_options = {spec.shape.channels, spec.num_classes};
+  setup.model_options = {spec.shape.channels, data.train->num_classes()};
   setup.model = make_model(c.model, setup.model_options);
+  if (!c.pretrained.empty()) load_pretrained(*setup.model, c.pretrained, c.strict);
   setup.config = c;
   setup.train = data.train;
   setup.validation = data.validation;
@@ -94,7 +95,7 @@ TrainJobResult run_train_job(const TrainConfig& c) {
 }
 
 EvalResult run_eval_job(const EvalJob& job) {
-  const auto checkpoint = load_checkpoint(job.checkpoint);
+  const auto checkpoint = starting_checkpoint(job.checkpoint, job.pretrained.config(job.data_dir));
   if (!job.expect_model.empty() && job.expect_model != checkpoint.model)
     fail("checkpoint {} holds a {}, not a {}", job.checkpoint, checkpoint.model, job.expect_model);
   auto config = merge_config(TrainConfig{}, checkpoint.config, job.checkpoint);

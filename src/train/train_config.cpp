@@ -17,8 +17,10 @@ namespace {
 template <typename Config, typename F>
 void for_each_field(Config& c, F&& f) {
   f("model", c.model, "model from the zoo (see `domino info --help`)", false);
-  f("dataset", c.dataset, "dataset name: fashion-mnist, mnist, cifar10, cifar100", false);
+  f("dataset", c.dataset, "dataset name: fashion-mnist, mnist, cifar10, cifar100, imagenet (any ImageFolder tree)", false);
   f("data-dir", c.data_dir, "directory of the dataset's files (default: its standard location)", false);
+  f("pretrained", c.pretrained, "start from this PyTorch state dict (torch.save(model.state_dict(), f)), e.g. torchvision's .pth", false);
+  f("strict", c.strict, "with --pretrained: entries the model lacks are an error (false: listed and ignored)", false);
   f("epochs", c.epochs, "training epochs", false);
   f("batch-size", c.batch_size, "images per batch", false);
   f("lr", c.lr, "base learning rate", false);

@@ -1,0 +1,108 @@
+#include "domino/image_folder.h"
+
+#include <fmt/format.h>
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "domino/error.h"
+
+namespace fs = std::filesystem;
+
+namespace domino {
+namespace {
+
+// torchvision's IMG_EXTENSIONS.
+bool has_image_extension(const fs::path& p) {
+  std::string ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  for (const char* e : {".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp"})
+    if (ext == e) return true;
+  return false;
+}
+
+}  // namespace
+
+std::vector<std::string> image_folder_classes(const std::string& root) {
+  if (!fs::is_directory(root)) fail("image folder {} not found", root);
+  std::vector<std::string> classes;
+  for (const auto& entry : fs::directory_iterator(root, fs::directory_options::follow_directory_symlink))
+    if (entry.is_directory()) classes.push_back(entry.path().filename().string());
+  std::sort(classes.begin(), classes.end());  // byte order = Python's sorted() on names
+  if (classes.empty()) fail("image folder {} has no class folders (expected {}/<class>/<image>)", root, root);
+  return classes;
+}
+
+ImageFolder::ImageFolder(const std::string& root) : root_(root), classes_(image_folder_classes(root)) {
+  for (size_t c = 0; c < classes_.size(); ++c) {
+    // Sorted as torchvision walks: by folder, then by file name within it.
+    std::vector<std::pair<std::string, std::string>> found;
+    for (const auto& entry :
+         fs::recursive_directory_iterator(fs::path(root) / classes_[c], fs::directory_options::follow_directory_symlink)) {
+      if (!entry.is_regular_file()) continue;
+      if (!has_image_extension(entry.path())) {
+        skipped_.push_back(entry.path().string());
+        continue;
+      }
+      found.emplace_back(entry.path().parent_path().string(), entry.path().filename().string());
+    }
+    std::sort(found.begin(), found.end());
+    for (const auto& [dir, name] : found) {
+      files_.push_back((fs::path(dir) / name).string());
+      labels_.push_back(static_cast<int64_t>(c));
+    }
+  }
+  std::sort(skipped_.begin(), skipped_.end());
+  if (!skipped_.empty())
+    fmt::print(stderr, "image folder {}: skipped {} file{} without an image extension: {}{}\n", root, skipped_.size(),
+               skipped_.size() == 1 ? "" : "s", fmt::join(skipped_.begin(), skipped_.begin() + std::min<size_t>(skipped_.size(), 5), ", "),
+               skipped_.size() > 5 ? ", ..." : "");
+  if (files_.empty()) fail("image folder {} holds no images", root);
+}
+
+Image ImageFolder::image(int64_t index) const {
+  const auto n = static_cast<size_t>(size());
+  const auto first = static_cast<size_t>(index);
+  // The next readable image of the same class stands in for an unreadable one.
+  for (size_t step = 0; step < n; ++step) {
+    const size_t i = (first + step) % n;
+    if (labels_[i] != labels_[first]) continue;
+    try {
+      return decode_image(files_[i]);
+    } catch (const Error& e) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (unreadable_.insert(files_[i]).second) fmt::print(stderr, "\nwarning: {}; skipped\n", e.what());
+    }
+  }
+  fail("image folder {}: no image of class {} can be decoded", root_, classes_[static_cast<size_t>(labels_[first])]);
+}
+
+std::vector<std::string> ImageFolder::unreadable() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return {unreadable_.begin(), unreadable_.end()};
+}
+
+Image decode_image(const std::string& path) {
+  cv::Mat bgr;
+  try {
+    bgr = cv::imread(path, cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION);
+  } catch (const cv::Exception& e) {
+    fail("cannot decode image {} ({})", path, e.msg);
+  }
+  if (bgr.empty()) fail("cannot decode image {} (not an image, or damaged)", path);
+  if (bgr.depth() != CV_8U) bgr.convertTo(bgr, CV_8U, 1.0 / 256);  // 16-bit PNG/TIFF
+  Image out{{3, bgr.rows, bgr.cols}, std::vector<uint8_t>(static_cast<size_t>(3 * bgr.rows * bgr.cols))};
+  const int64_t plane = static_cast<int64_t>(bgr.rows) * bgr.cols;
+  for (int y = 0; y < bgr.rows; ++y) {
+    const uint8_t* row = bgr.ptr<uint8_t>(y);
+    for (int x = 0; x < bgr.cols; ++x) {
+      const int64_t at = static_cast<int64_t>(y) * bgr.cols + x;
+      for (int c = 0; c < 3; ++c) out.pixels[static_cast<size_t>(c * plane + at)] = row[3 * x + (2 - c)];  // BGR -> RGB
+    }
+  }
+  return out;
+}
+
+}  // namespace domino
