@@ -15,5 +15,6 @@ void add_finetune_command(CLI::App& app);
 void add_export_command(CLI::App& app);
 void add_verify_command(CLI::App& app);
 void add_experiment_command(CLI::App& app);
+void add_predict_command(CLI::App& app);
 
 }  // namespace domino::cli

@@ -9,7 +9,7 @@
 int main(int argc, char** argv) {
   CLI::App app{
       "domino: finds layer-wise N:M sparse schemes for a dense CNN (DominoSearch) and trains it into them.\n"
-      "Pipeline: train (dense) -> search -> finetune -> export. Run `domino COMMAND --help` for a command's options."};
+      "Pipeline: train (dense) or --pretrained weights -> search -> finetune -> export. Run `domino COMMAND --help` for a command's options."};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Show the help of every command");
   domino::cli::add_train_command(app);
@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
   domino::cli::add_export_command(app);
   domino::cli::add_verify_command(app);
   domino::cli::add_experiment_command(app);
+  domino::cli::add_predict_command(app);
   domino::install_interrupt_handler();
   try {
     app.parse(argc, argv);

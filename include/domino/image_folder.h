@@ -39,6 +39,9 @@ class ImageFolder : public Dataset {
 // ignored, as PIL does); throws domino::Error naming the file if it cannot be decoded.
 Image decode_image(const std::string& path);
 
+// torchvision's IMG_EXTENSIONS: .jpg .jpeg .png .ppm .bmp .pgm .tif .tiff .webp, any case.
+bool has_image_extension(const std::string& path);
+
 // The class folders of an ImageFolder root, sorted (cheap: no file scan).
 std::vector<std::string> image_folder_classes(const std::string& root);
 

@@ -12,18 +12,13 @@
 namespace fs = std::filesystem;
 
 namespace domino {
-namespace {
-
-// torchvision's IMG_EXTENSIONS.
-bool has_image_extension(const fs::path& p) {
-  std::string ext = p.extension().string();
+bool has_image_extension(const std::string& path) {
+  std::string ext = fs::path(path).extension().string();
   std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   for (const char* e : {".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp"})
     if (ext == e) return true;
   return false;
 }
-
-}  // namespace
 
 std::vector<std::string> image_folder_classes(const std::string& root) {
   if (!fs::is_directory(root)) fail("image folder {} not found", root);
@@ -42,7 +37,7 @@ ImageFolder::ImageFolder(const std::string& root) : root_(root), classes_(image_
     for (const auto& entry :
          fs::recursive_directory_iterator(fs::path(root) / classes_[c], fs::directory_options::follow_directory_symlink)) {
       if (!entry.is_regular_file()) continue;
-      if (!has_image_extension(entry.path())) {
+      if (!has_image_extension(entry.path().string())) {
         skipped_.push_back(entry.path().string());
         continue;
       }

@@ -1,0 +1,87 @@
+#include <fstream>
+
+#include "commands.h"
+#include "config_options.h"
+#include "domino/error.h"
+#include "domino/predict.h"
+#include "domino/runtime.h"
+
+namespace domino::cli {
+namespace {
+
+std::vector<std::string> read_labels(const std::string& path) {
+  if (path.empty()) return {};
+  std::ifstream in(path);
+  if (!in) fail("labels file {} not found", path);
+  std::vector<std::string> labels;
+  for (std::string line; std::getline(in, line);) labels.push_back(line);
+  return labels;
+}
+
+}  // namespace
+
+void add_predict_command(CLI::App& app) {
+  auto* command = app.add_subcommand("predict", "Classify image files: top-k classes with their logits, per image");
+  command->footer(
+      "Images (JPEG, PNG, ...) get the dataset's evaluation transform (imagenet: resize 256, centre crop 224).\n"
+      "Example: domino predict --pretrained resnet18.pth --model resnet18 --images cat.jpg photos/ --labels classes.txt");
+  struct Args {
+    std::string checkpoint, model, labels;
+    PretrainedStart start;
+    std::vector<std::string> images;
+    int64_t top = 5, batch_size = 32;
+    int threads = 0;
+    std::string device = "auto";
+    bool json = false;
+  };
+  auto a = std::make_shared<Args>();
+  auto* checkpoint = command->add_option("--checkpoint", a->checkpoint, "checkpoint from train, finetune (pruned.pt), ...");
+  add_pretrained_options(command, a->start, checkpoint);
+  command->add_option("--model", a->start.model, "with --pretrained: the zoo model the weights are for");
+  command->add_option("--images", a->images, "image files and folders (searched recursively)")->required();
+  command->add_option("--labels", a->labels, "text file of class names, one per line, in class order");
+  command->add_option("--top", a->top, "classes shown per image")->check(CLI::PositiveNumber)->capture_default_str();
+  command->add_option("--batch-size", a->batch_size, "images per forward pass")->check(CLI::PositiveNumber)->capture_default_str();
+  command->add_option("--threads", a->threads, "LibTorch threads (0: every core)")->capture_default_str();
+  command->add_option("--device", a->device, "auto, cpu, cuda or cuda:K")->capture_default_str();
+  command->add_flag("--json", a->json, "print the predictions as JSON");
+  command->callback([a] {
+    set_threads(a->threads);
+    const auto device = resolve_device(a->device);
+    std::shared_ptr<Network> model;
+    std::string dataset = a->start.dataset;
+    if (!a->checkpoint.empty()) {
+      const auto c = load_checkpoint(a->checkpoint);
+      model = model_from_checkpoint(c, a->checkpoint);
+      dataset = merge_config(TrainConfig{}, c.config, a->checkpoint).dataset;
+    } else if (!a->start.file.empty()) {
+      if (a->start.model.empty()) fail("--pretrained needs --model: which zoo model the weights are for");
+      model = model_from_pretrained(a->start.model, dataset_spec(dataset).shape.channels, a->start.file, a->start.strict);
+    } else {
+      fail("no model: give --checkpoint FILE, or --pretrained FILE with --model");
+    }
+    model->to(device);
+    const auto labels = read_labels(a->labels);
+    const auto predictions = predict_images(*model, dataset_spec(dataset), list_images(a->images), a->top, device, a->batch_size);
+    auto label = [&](int64_t c) { return c < static_cast<int64_t>(labels.size()) ? labels[static_cast<size_t>(c)] : ""; };
+    nlohmann::json all = nlohmann::json::array();
+    size_t failed = 0;
+    for (const auto& p : predictions) {
+      failed += !p.error.empty();
+      if (a->json) {
+        nlohmann::json top = nlohmann::json::array();
+        for (const auto& [c, logit] : p.top) top.push_back({{"class", c}, {"label", label(c)}, {"logit", logit}});
+        all.push_back({{"image", p.image}, {"top", top}, {"error", p.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(p.error)}});
+        continue;
+      }
+      fmt::print("{}\n", p.image);
+      if (!p.error.empty()) fmt::print("  error: {}\n", p.error);
+      for (size_t i = 0; i < p.top.size(); ++i)
+        fmt::print("  {}. class {:>4} {:<24} logit {:9.4f}\n", i + 1, p.top[i].first, label(p.top[i].first), p.top[i].second);
+    }
+    if (a->json) fmt::print("{}\n", all.dump(2));
+    if (failed > 0) fail("{} of {} images could not be read (listed above)", failed, predictions.size());
+  });
+}
+
+}  // namespace domino::cli
