@@ -15,6 +15,7 @@
 #include "domino/loader.h"
 #include "domino/models.h"
 #include "domino/runtime.h"
+#include "bench_util.h"
 
 namespace {
 
@@ -64,17 +65,7 @@ void BM_ImageNetPipeline(benchmark::State& state) {
   o.batch_size = 32;
   o.workers = static_cast<int>(state.range(1));
   BatchLoader loader(data, state.range(0) == 0 ? train_pipeline(spec) : eval_pipeline(spec), o);
-  int64_t epoch = 0;
-  loader.start_epoch(epoch);
-  for (auto _ : state) {
-    auto batch = loader.next();
-    if (!batch) {
-      loader.start_epoch(++epoch);
-      batch = loader.next();
-    }
-    benchmark::DoNotOptimize(batch->images.data_ptr());
-  }
-  state.counters["images/s"] = benchmark::Counter(static_cast<double>(state.iterations() * o.batch_size), benchmark::Counter::kIsRate);
+  bench::consume_batches(state, loader);
 }
 BENCHMARK(BM_ImageNetPipeline)->Args({0, 1})->Args({0, 2})->Args({1, 2})->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(5.0);
 

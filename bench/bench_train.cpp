@@ -8,6 +8,7 @@
 #include "domino/models.h"
 #include "domino/runtime.h"
 #include "domino/sgd.h"
+#include "bench_util.h"
 
 namespace {
 
@@ -50,17 +51,7 @@ void BM_DataPipeline(benchmark::State& state) {
   o.workers = static_cast<int>(state.range(0));
   o.prefetch = 8;
   BatchLoader loader(fashion_train(), train_pipeline(dataset_spec("fashion-mnist")), o);
-  int64_t epoch = 0;
-  loader.start_epoch(epoch);
-  for (auto _ : state) {
-    auto batch = loader.next();
-    if (!batch) {
-      loader.start_epoch(++epoch);
-      batch = loader.next();
-    }
-    benchmark::DoNotOptimize(batch->images.data_ptr());
-  }
-  state.counters["images/s"] = benchmark::Counter(static_cast<double>(state.iterations() * o.batch_size), benchmark::Counter::kIsRate);
+  bench::consume_batches(state, loader);
 }
 BENCHMARK(BM_DataPipeline)->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond)->UseRealTime()->MinTime(3.0);
 
