@@ -4,6 +4,10 @@
 #include <nlohmann/json.hpp>
 
 #include <opencv2/imgcodecs.hpp>
+#include <torch/torch.h>
+
+#include "domino/checkpoint.h"
+#include "domino/state_dict.h"
 
 #include "image_tree.h"
 #include "test_util.h"
@@ -50,6 +54,18 @@ TEST_F(CliImageNet, SearchFinetuneVerifyFromTorchvisionWeights) {
   const auto verify = run_domino("verify --weights " + (*dir_ / "f/pruned.pt") + " --scheme " + (*dir_ / "s/scheme.json"));
   EXPECT_EQ(verify.exit_code, 0) << verify.output;
   EXPECT_NE(verify.output.find("verified"), std::string::npos) << verify.output;
+}
+
+// `train --pretrained` starts from the file's weights (a tiny lr: they stay as loaded).
+TEST_F(CliImageNet, TrainStartsFromPretrainedWeights) {
+  const auto r = run_domino("train" + from_weights() + " --epochs 1 --max-iters 2 --batch-size 4 --lr 1e-9 --weight-decay 0 --out " +
+                            (*dir_ / "t"));
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const auto trained = load_checkpoint(*dir_ / "t/checkpoint.pt").model_state;
+  std::map<std::string, at::Tensor> file;
+  for (const auto& [k, v] : read_pytorch_state_dict(*dir_ / "fx/resnet18.pth")) file.emplace(k, v);
+  for (const char* name : {"conv1.weight", "layer3.1.conv2.weight", "fc.weight", "fc.bias"})
+    EXPECT_TRUE(torch::allclose(trained.at(name), file.at(name), 0, 1e-6)) << name;
 }
 
 // `predict` runs torchvision's evaluation transform and model: same logits. (Solid-colour
