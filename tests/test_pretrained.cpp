@@ -64,7 +64,7 @@ TEST_F(Pretrained, LogitsMatchTorchvision) {
 TEST_F(Pretrained, BadStateDictsAreClearErrors) {
   auto load = [](const std::string& f, bool strict) { return model_from_pretrained("resnet18", 3, file("broken/" + f), strict); };
   test::expect_error_containing([&] { load("resnet18.missing.pth", true); }, {"missing", "fc.bias"});
-  test::expect_error_containing([&] { load("resnet18.extra.pth", true); }, {"unexpected", "head.weight", "--strict false"});
+  test::expect_error_containing([&] { load("resnet18.extra.pth", true); }, {"unexpected", "head.weight", "--strict=false"});
   test::expect_error_containing([&] { load("resnet18.shape.pth", true); }, {"wrong shape", "conv1.weight", "[64, 3, 3, 3]"});
   test::expect_error_containing([&] { load("resnet18.legacy.pth", true); }, {"legacy", "torch.save(torch.load(f), f)"});
   EXPECT_NO_THROW(load("resnet18.extra.pth", false));  // extras allowed

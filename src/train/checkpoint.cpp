@@ -114,7 +114,7 @@ void load_module_state(torch::nn::Module& module, const TensorDict& state, const
     if (!mismatched.empty()) why += fmt::format("; wrong shape: {}", list(mismatched));
     if (!unexpected.empty()) why += fmt::format("; unexpected: {}", list(unexpected));
     fail("{} does not fit the model{}{}", source, why,
-         unexpected.empty() || !missing.empty() || !mismatched.empty() ? "" : " (--strict false ignores unexpected entries)");
+         unexpected.empty() || !missing.empty() || !mismatched.empty() ? "" : " (with --pretrained, --strict=false ignores unexpected entries)");
   }
   torch::NoGradGuard no_grad;
   for (auto& [target, value] : copies) target.copy_(value);
