@@ -45,6 +45,18 @@ TEST(Experiment, RunsTheGridWritesResultsAndCachesCells) {
   std::ofstream(cell) << j.dump();
   const auto again = run_experiment(load_experiment(dir / "exp.yaml"));
   EXPECT_NE(again.table_csv.find("params:0.75,uniform,0,0.424200"), std::string::npos) << again.table_csv;
+
+  // A second experiment sharing the cache reuses the dense model, search and cells it asks for too...
+  std::ofstream(dir / "shared.yaml") << "name: shared\nout: " << (dir / "shared") << "\ncache: " << (dir / "out")
+                                     << "\ndense:\n  checkpoint: " << (dir / "out/dense/checkpoint.pt")
+                                     << "\nM: 8\nbudgets: [params:0.75]\nschemes: [uniform]\nseeds: [0]\n"
+                                     << "finetune: {epochs: 1, batch-size: 16}\nthreads: 1\n";
+  const auto shared = run_experiment(load_experiment(dir / "shared.yaml"));
+  EXPECT_NE(shared.table_csv.find("params:0.75,uniform,0,0.424200"), std::string::npos) << shared.table_csv;
+  EXPECT_TRUE(test::fs::exists(dir.path() / "shared/results.md"));
+  // ...but a cached cell fine-tuned with other options is an error, not a silent reuse.
+  std::ofstream(dir / "shared.yaml", std::ios::app) << "finetune: {epochs: 2, batch-size: 16}\n";
+  expect_error_containing([&] { run_experiment(load_experiment(dir / "shared.yaml")); }, {"seed0", "other options", "epochs"});
 }
 
 TEST(Experiment, BadConfigsAreClearErrors) {

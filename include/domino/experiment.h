@@ -24,9 +24,11 @@ struct ExperimentSpec {
   std::vector<std::string> schemes;
   std::vector<uint64_t> seeds = {0};
   nlohmann::json search = nlohmann::json::object();    // search options: max-iters, lambda, kp, kc, vr, lr, batch-size
-  // Where searches are cached (<searches>/<source>/<budget>/): <out> unless shared with another
-  // experiment run with the same search options, so one search serves both.
-  std::string searches;
+  // Where searches (<cache>/<source>/<budget>/) and fine-tuned cells (<cache>/cells/...) are
+  // kept: <out>, unless shared with another experiment on the same dense model, so that
+  // what both ask for runs once. A cell fine-tuned with other options is an error; searches
+  // are taken as they are, so share a cache only between equal `search` options.
+  std::string cache;
   nlohmann::json finetune = nlohmann::json::object();  // recipe, then any training option (epochs, lr, ...)
   int threads = 0;
 };

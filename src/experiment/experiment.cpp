@@ -46,7 +46,7 @@ T get(const nlohmann::json& j, const char* key, const std::string& source, T fal
 class Runner {
  public:
   explicit Runner(const ExperimentSpec& spec)
-      : spec_(spec), out_(spec.out), searches_(spec.searches.empty() ? spec.out : spec.searches) {}
+      : spec_(spec), out_(spec.out), cache_(spec.cache.empty() ? spec.out : spec.cache) {}
 
   ExperimentResult run() {
     fs::create_directories(out_);
@@ -114,7 +114,7 @@ class Runner {
   }
 
   std::pair<Scheme, double> searched(const std::string& source, const Target& target, const std::string& dense) {
-    const fs::path dir = searches_ / source / slug(to_string(target));
+    const fs::path dir = cache_ / source / slug(to_string(target));
     const fs::path scheme_file = dir / "scheme.json";
     if (fs::exists(scheme_file)) {
       auto s = load_scheme(scheme_file.string());
@@ -145,6 +145,18 @@ class Runner {
     return {r.scheme, r.scheme.run.value("seconds", 0.0)};
   }
 
+  // A cached cell counts only if it was fine-tuned with the options asked for now (a
+  // changed config, or a cache shared with another experiment, must not pass silently).
+  static void check_same_computation(const nlohmann::json& cached, const TrainConfig& now, const fs::path& dir) {
+    const auto wanted = to_json(now), defaults = to_json(TrainConfig{});  // keys newer than the file: defaults
+    std::vector<std::string> differ;
+    for (const auto& key : train_config_keys())
+      if (!key.run_only && cached.value(key.name, defaults.at(key.name)) != wanted.at(key.name)) differ.push_back(key.name);
+    if (!differ.empty())
+      fail("the cached cell {} was fine-tuned with other options ({}); remove it, or give the experiment another out/cache",
+           dir.string(), fmt::join(differ, ", "));
+  }
+
   // Every prunable layer dense: the base of the baseline schemes.
   Scheme dense_scheme_of(const Checkpoint& checkpoint) const {
     const auto& spec = dataset_spec(dense_config_.dataset);
@@ -157,21 +169,22 @@ class Runner {
 
   CellResult cell(const std::string& source, const std::string& budget, uint64_t seed, const Scheme& scheme,
                   double search_seconds, const std::string& dense) {
-    const fs::path dir = out_ / "cells" / source / slug(budget) / fmt::format("seed{}", seed);
+    const fs::path dir = cache_ / "cells" / source / slug(budget) / fmt::format("seed{}", seed);
+    FinetuneJob job;
+    job.checkpoint = dense;
+    job.scheme = (dir / "input-scheme.json").string();
+    auto base = finetune_recipe(get(spec_.finetune, "recipe", spec_.name + " finetune", std::string("cifar")), dense_config_);
+    auto overrides = spec_.finetune;
+    overrides.erase("recipe");
+    job.config = merge_config(base, overrides, spec_.name + " finetune");
+    job.config.seed = seed;
+    job.config.threads = spec_.threads;
+    job.config.out = dir.string();
+    job.config.resume = fs::exists(dir / "checkpoint.pt");
+    if (fs::exists(dir / "config.json")) check_same_computation(read_json(dir / "config.json"), job.config, dir);
     if (!fs::exists(dir / "result.json")) {
       fs::create_directories(dir);
-      save_scheme(scheme, (dir / "input-scheme.json").string());
-      FinetuneJob job;
-      job.checkpoint = dense;
-      job.scheme = (dir / "input-scheme.json").string();
-      auto base = finetune_recipe(get(spec_.finetune, "recipe", spec_.name + " finetune", std::string("cifar")), dense_config_);
-      auto overrides = spec_.finetune;
-      overrides.erase("recipe");
-      job.config = merge_config(base, overrides, spec_.name + " finetune");
-      job.config.seed = seed;
-      job.config.threads = spec_.threads;
-      job.config.out = dir.string();
-      job.config.resume = fs::exists(dir / "checkpoint.pt");
+      save_scheme(scheme, job.scheme);
       fmt::print(stderr, "[{}] fine-tune {} at {} seed {} -> {}\n", spec_.name, source, budget, seed, dir.string());
       run_finetune_job(job);
     }
@@ -193,7 +206,7 @@ class Runner {
 
   const ExperimentSpec& spec_;
   fs::path out_;
-  fs::path searches_;
+  fs::path cache_;
   TrainConfig dense_config_;
   Scheme dense_scheme_;
 };
@@ -203,7 +216,7 @@ class Runner {
 ExperimentSpec load_experiment(const std::string& path) {
   const auto j = load_yaml_file(path);
   const std::set<std::string> keys = {"name", "out", "dense", "M", "layout", "candidates", "budgets",
-                                      "schemes", "seeds", "search", "searches", "finetune", "threads"};
+                                      "schemes", "seeds", "search", "cache", "finetune", "threads"};
   for (const auto& item : j.items())
     if (!keys.count(item.key())) fail("{}: unknown key '{}' (valid: {})", path, item.key(), fmt::join(keys, ", "));
   ExperimentSpec s;
@@ -227,7 +240,7 @@ ExperimentSpec load_experiment(const std::string& path) {
   if (s.budgets.empty() || s.schemes.empty()) fail("{}: needs at least one budget and one scheme", path);
   s.seeds = get(j, "seeds", path, s.seeds);
   s.search = get(j, "search", path, s.search);
-  s.searches = get(j, "searches", path, s.out);
+  s.cache = get(j, "cache", path, s.out);
   s.finetune = get(j, "finetune", path, s.finetune);
   s.threads = get(j, "threads", path, s.threads);
   return s;
