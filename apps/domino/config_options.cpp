@@ -29,7 +29,7 @@ void add_pretrained_options(CLI::App* command, PretrainedStart& start, CLI::Opti
   command->add_option("--dataset", start.dataset, "with --pretrained: the dataset (imagenet: any ImageFolder tree)")
       ->capture_default_str();
   command->add_option("--strict", start.strict, "with --pretrained: entries the model lacks are an error (false: ignored)")
-      ->capture_default_str();
+      ->default_str("true");
 }
 
 TrainConfig ConfigOptions::resolve(const CLI::App& command, const TrainConfig& base) const {
