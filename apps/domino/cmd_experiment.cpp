@@ -10,18 +10,21 @@ void add_experiment_command(CLI::App& app) {
   command->footer(
       "The YAML config names the dense model (dense: {checkpoint: FILE} or {train: CONFIG}), M, budgets\n"
       "(params:S / flops:S), schemes (dominosearch, dominosearch-no-eta, fixed-n, uniform, erk), seeds, and\n"
-      "search / finetune options. Every cell's outputs are cached under out/: a killed experiment resumes\n"
+      "search / finetune options, threads, device. Every cell's outputs are cached under out/ (or cache:): a killed experiment resumes\n"
       "where it stopped, and finished cells are never run again. Writes results.md, results.csv, report.html.");
   struct Args {
     std::string config;
     int threads = -1;
+    std::string device;
   };
   auto a = std::make_shared<Args>();
   command->add_option("--config", a->config, "experiment YAML (see configs/)")->required()->check(CLI::ExistingFile);
   command->add_option("--threads", a->threads, "LibTorch threads (default: the config's, else every core)");
+  command->add_option("--device", a->device, "auto, cpu, cuda or cuda:K (default: the config's, else auto)");
   command->callback([a] {
     auto spec = load_experiment(a->config);
     if (a->threads >= 0) spec.threads = a->threads;
+    if (!a->device.empty()) spec.device = a->device;
     const auto result = run_experiment(spec);
     const auto out = std::filesystem::path(spec.out);
     fmt::print("{}\nresults: {}, {}\nreport:  {}\n", result.table_md, (out / "results.md").string(), (out / "results.csv").string(),

@@ -31,6 +31,7 @@ struct ExperimentSpec {
   std::string cache;
   nlohmann::json finetune = nlohmann::json::object();  // recipe, then any training option (epochs, lr, ...)
   int threads = 0;
+  std::string device = "auto";  // how to run; every stage of every cell
 };
 
 ExperimentSpec load_experiment(const std::string& yaml_path);  // checks every key and value

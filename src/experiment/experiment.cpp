@@ -82,6 +82,7 @@ class Runner {
     auto config = merge_config(TrainConfig{}, load_yaml_file(spec_.dense_train), spec_.dense_train);
     config.out = dir.string();
     config.threads = spec_.threads;
+    config.device = spec_.device;
     config.resume = fs::exists(path);
     fmt::print(stderr, "[{}] dense model -> {}\n", spec_.name, path);
     run_train_job(config);
@@ -137,6 +138,7 @@ class Runner {
     job.batch_size = get(spec_.search, "batch-size", where, job.batch_size);
     job.max_iters = get(spec_.search, "max-iters", where, job.max_iters);
     job.threads = spec_.threads;
+    job.device = spec_.device;
     job.out = dir.string();
     job.resume = fs::exists(dir / "checkpoint.pt");
     fmt::print(stderr, "[{}] {} at {} -> {}\n", spec_.name, source, to_string(target), dir.string());
@@ -179,6 +181,7 @@ class Runner {
     job.config = merge_config(base, overrides, spec_.name + " finetune");
     job.config.seed = seed;
     job.config.threads = spec_.threads;
+    if (!spec_.finetune.contains("device")) job.config.device = spec_.device;
     job.config.out = dir.string();
     job.config.resume = fs::exists(dir / "checkpoint.pt");
     if (fs::exists(dir / "config.json")) check_same_computation(read_json(dir / "config.json"), job.config, dir);
@@ -216,7 +219,7 @@ class Runner {
 ExperimentSpec load_experiment(const std::string& path) {
   const auto j = load_yaml_file(path);
   const std::set<std::string> keys = {"name", "out", "dense", "M", "layout", "candidates", "budgets",
-                                      "schemes", "seeds", "search", "cache", "finetune", "threads"};
+                                      "schemes", "seeds", "search", "cache", "finetune", "threads", "device"};
   for (const auto& item : j.items())
     if (!keys.count(item.key())) fail("{}: unknown key '{}' (valid: {})", path, item.key(), fmt::join(keys, ", "));
   ExperimentSpec s;
@@ -243,6 +246,7 @@ ExperimentSpec load_experiment(const std::string& path) {
   s.cache = get(j, "cache", path, s.out);
   s.finetune = get(j, "finetune", path, s.finetune);
   s.threads = get(j, "threads", path, s.threads);
+  s.device = get(j, "device", path, s.device);
   return s;
 }
 
