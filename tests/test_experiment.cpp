@@ -59,6 +59,19 @@ TEST(Experiment, RunsTheGridWritesResultsAndCachesCells) {
   expect_error_containing([&] { run_experiment(load_experiment(dir / "shared.yaml")); }, {"seed0", "other options", "epochs"});
 }
 
+// Uniform 2:8 is both the params:0.75 and the flops:0.75 scheme: fine-tuned once, reported twice.
+TEST(Experiment, OneSchemeAtTwoBudgetsIsFineTunedOnce) {
+  test::TempDir dir;
+  write_tiny_experiment(dir, "[uniform]", "[params:0.75, flops:0.75]");
+  const auto result = run_experiment(load_experiment(dir / "exp.yaml"));
+  ASSERT_EQ(result.cells.size(), 4u);
+  EXPECT_EQ(result.cells[0].top1, result.cells[2].top1);
+  EXPECT_EQ(result.cells[1].top1, result.cells[3].top1);
+  EXPECT_EQ(result.cells[2].budget, "flops:0.75");
+  EXPECT_TRUE(test::fs::exists(dir.path() / "out/cells/uniform/params-0.75/seed0/result.json"));
+  EXPECT_FALSE(test::fs::exists(dir.path() / "out/cells/uniform/flops-0.75"));
+}
+
 TEST(Experiment, BadConfigsAreClearErrors) {
   test::TempDir dir;
   write_tiny_experiment(dir, "[dominosearch, magic]");

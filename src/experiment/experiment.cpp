@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <set>
 
 #include "domino/baselines.h"
@@ -171,7 +172,13 @@ class Runner {
 
   CellResult cell(const std::string& source, const std::string& budget, uint64_t seed, const Scheme& scheme,
                   double search_seconds, const std::string& dense) {
-    const fs::path dir = cache_ / "cells" / source / slug(budget) / fmt::format("seed{}", seed);
+    // The same scheme at another budget (uniform 4:16 is params:0.75 and flops:0.75) is fine-tuned once.
+    std::string layers;
+    for (const auto& l : scheme.layers) layers += fmt::format("{}:{},", l.N, l.M);
+    const auto [known, first] = cell_dirs_.emplace(fmt::format("{}|{}|{}", source, seed, layers),
+                                                   cache_ / "cells" / source / slug(budget) / fmt::format("seed{}", seed));
+    const fs::path dir = known->second;
+    if (!first) fmt::print(stderr, "[{}] {} at {} seed {}: the scheme of {}, fine-tuned once\n", spec_.name, source, budget, seed, dir.string());
     FinetuneJob job;
     job.checkpoint = dense;
     job.scheme = (dir / "input-scheme.json").string();
@@ -210,6 +217,7 @@ class Runner {
   const ExperimentSpec& spec_;
   fs::path out_;
   fs::path cache_;
+  std::map<std::string, fs::path> cell_dirs_;  // (source, seed, per-layer N:M) -> its cell
   TrainConfig dense_config_;
   Scheme dense_scheme_;
 };
