@@ -1,6 +1,8 @@
 // The experiment grid: cells run, results and report written, finished cells cached.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "domino/experiment.h"
 #include "test_util.h"
 
@@ -54,9 +56,19 @@ TEST(Experiment, RunsTheGridWritesResultsAndCachesCells) {
   const auto shared = run_experiment(load_experiment(dir / "shared.yaml"));
   EXPECT_NE(shared.table_csv.find("params:0.75,uniform,0,0.424200"), std::string::npos) << shared.table_csv;
   EXPECT_TRUE(test::fs::exists(dir.path() / "shared/results.md"));
-  // ...but a cached cell fine-tuned with other options is an error, not a silent reuse.
+  // ...but a cached cell fine-tuned with other options is an error, not a silent reuse...
   std::ofstream(dir / "shared.yaml", std::ios::app) << "finetune: {epochs: 2, batch-size: 16}\n";
   expect_error_containing([&] { run_experiment(load_experiment(dir / "shared.yaml")); }, {"seed0", "other options", "epochs"});
+
+  // ...and so is a cell whose scheme is no longer the one its source gives (a search rerun).
+  const auto searched = dir.path() / "out/dominosearch/params-0.75/scheme.json";
+  auto scheme = load_scheme(searched.string());
+  const auto layer = std::find_if(scheme.layers.begin(), scheme.layers.end(), [](const auto& l) { return l.N >= 2; });
+  ASSERT_NE(layer, scheme.layers.end());
+  layer->N /= 2;  // sparser: the changed scheme still meets the budget, so it is taken as the search's
+  save_scheme(scheme, searched.string());
+  expect_error_containing([&] { run_experiment(load_experiment(dir / "exp.yaml")); },
+                          {"cells/dominosearch/params-0.75/seed0", "another scheme"});
 }
 
 // Uniform 2:8 is both the params:0.75 and the flops:0.75 scheme: fine-tuned once, reported twice.

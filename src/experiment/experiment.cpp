@@ -160,6 +160,21 @@ class Runner {
            dir.string(), fmt::join(differ, ", "));
   }
 
+  // Per-layer name and N:M: what makes two schemes the same fine-tuning.
+  static std::string layer_signature(const Scheme& scheme) {
+    std::string out;
+    for (const auto& l : scheme.layers) out += fmt::format("{}={}:{},", l.name, l.N, l.M);
+    return out;
+  }
+
+  // A cached cell (finished or half-way) holds a scheme; one searched anew since, or taken
+  // from a shared cache with other search options, must not be reported under its name.
+  static void check_same_scheme(const Scheme& cached, const Scheme& now, const fs::path& dir) {
+    if (layer_signature(cached) != layer_signature(now))
+      fail("the cached cell {} was fine-tuned from another scheme than the one asked for now (was its search rerun?); "
+           "remove the cell, or give the experiment another out/cache", dir.string());
+  }
+
   // Every prunable layer dense: the base of the baseline schemes.
   Scheme dense_scheme_of(const Checkpoint& checkpoint) const {
     const auto& spec = dataset_spec(dense_config_.dataset);
@@ -173,9 +188,7 @@ class Runner {
   CellResult cell(const std::string& source, const std::string& budget, uint64_t seed, const Scheme& scheme,
                   double search_seconds, const std::string& dense) {
     // The same scheme at another budget (uniform 4:16 is params:0.75 and flops:0.75) is fine-tuned once.
-    std::string layers;
-    for (const auto& l : scheme.layers) layers += fmt::format("{}:{},", l.N, l.M);
-    const auto [known, first] = cell_dirs_.emplace(fmt::format("{}|{}|{}", source, seed, layers),
+    const auto [known, first] = cell_dirs_.emplace(fmt::format("{}|{}|{}", source, seed, layer_signature(scheme)),
                                                    cache_ / "cells" / source / slug(budget) / fmt::format("seed{}", seed));
     const fs::path dir = known->second;
     if (!first) fmt::print(stderr, "[{}] {} at {} seed {}: the scheme of {}, fine-tuned once\n", spec_.name, source, budget, seed, dir.string());
@@ -192,6 +205,7 @@ class Runner {
     job.config.out = dir.string();
     job.config.resume = fs::exists(dir / "checkpoint.pt");
     if (fs::exists(dir / "config.json")) check_same_computation(read_json(dir / "config.json"), job.config, dir);
+    if (fs::exists(job.scheme)) check_same_scheme(load_scheme(job.scheme), scheme, dir);
     if (!fs::exists(dir / "result.json")) {
       fs::create_directories(dir);
       save_scheme(scheme, job.scheme);
