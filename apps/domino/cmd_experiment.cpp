@@ -9,9 +9,10 @@ void add_experiment_command(CLI::App& app) {
   auto* command = app.add_subcommand("experiment", "Run a grid: scheme source x budget x seed, fine-tune and compare");
   command->footer(
       "The YAML config names the dense model (dense: {checkpoint: FILE} or {train: CONFIG}), M, budgets\n"
-      "(params:S / flops:S), schemes (dominosearch, dominosearch-no-eta, fixed-n, uniform, erk), seeds, and\n"
-      "search / finetune options, threads, device. Every cell's outputs are cached under out/ (or cache:): a killed experiment resumes\n"
-      "where it stopped, and finished cells are never run again. Writes results.md, results.csv, report.html.");
+      "(params:S / flops:S), schemes (dominosearch, dominosearch-no-eta, fixed-n, uniform, erk), seeds,\n"
+      "search / finetune options, threads and device. Every cell's outputs are cached under out/ (or cache:):\n"
+      "a killed experiment resumes where it stopped, and finished cells are never run again.\n"
+      "Writes results.md, results.csv, report.html.");
   struct Args {
     std::string config;
     int threads = -1;
