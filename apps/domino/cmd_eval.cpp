@@ -25,6 +25,11 @@ void add_eval_command(CLI::App& app) {
   command->add_option("--workers", args->job.workers, "data-pipeline threads")->capture_default_str()->check(CLI::NonNegativeNumber);
   command->add_option("--threads", args->threads, "LibTorch threads (0: every core)")->capture_default_str()->check(CLI::NonNegativeNumber);
   command->add_option("--device", args->job.device, "auto, cpu, cuda or cuda:K")->capture_default_str();
+  command->add_option("--precision", args->job.precision,
+                      "fp32 (exact), bf16, fp16 (CUDA) or auto (bf16 where native): autocast for the forward")
+      ->check(CLI::IsMember({"auto", "fp32", "bf16", "fp16"}))->capture_default_str();
+  command->add_option("--memory-format", args->job.memory_format, "channels-last or contiguous (NCHW)")
+      ->check(CLI::IsMember({"channels-last", "contiguous"}))->capture_default_str();
   command->add_flag("--json", args->json, "print the result as JSON");
   command->callback([args] {
     set_threads(args->threads);

@@ -42,7 +42,7 @@ TrainConfig ConfigOptions::resolve(const CLI::App& command, const TrainConfig& b
   const auto saved = (std::filesystem::path(config.out) / "config.json").string();
   if (!std::filesystem::exists(saved)) fail("nothing to resume in {}: {} not found", config.out, saved);
   const auto bytes = read_file_bytes(saved);
-  const TrainConfig resumed = merge_config(TrainConfig{}, nlohmann::json::parse(bytes.begin(), bytes.end()), saved);
+  const TrainConfig resumed = merge_config(legacy_config_defaults(), nlohmann::json::parse(bytes.begin(), bytes.end()), saved);
   return merge_config(merge_config(resumed, file, config_file_), flags, "command line");
 }
 

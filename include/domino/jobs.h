@@ -18,7 +18,7 @@ struct TrainJobResult {
 
 // Loads the data, builds (or resumes) the model, trains, evaluates on the test split,
 // and writes <out>/{checkpoint.pt, metrics.jsonl, config.json, result.json}.
-TrainJobResult run_train_job(const TrainConfig& config);
+TrainJobResult run_train_job(TrainConfig config);
 
 enum class EvalSplit { Train, Validation, Test };
 
@@ -31,6 +31,8 @@ struct EvalJob {
   int64_t batch_size = 256;
   int workers = 2;
   std::string device = "auto";
+  std::string precision = "fp32";  // evaluation is exact unless asked otherwise
+  std::string memory_format = "channels-last";
 };
 
 EvalResult run_eval_job(const EvalJob& job);

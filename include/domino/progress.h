@@ -13,7 +13,7 @@ namespace domino {
 
 class Progress {
  public:
-  // `total` units of work; `out` is normally stderr.
+  // `total` units of work (0: open-ended, no bar or ETA); `out` is normally stderr.
   Progress(std::string label, int64_t total, std::FILE* out = stderr);
   // `done` units finished; `stats` is shown beside the bar (e.g. "loss 0.41 acc 85.2%").
   void update(int64_t done, const std::string& stats);

@@ -30,11 +30,15 @@ struct TrainConfig {
   bool augment = true;
   double val_split = 0.0;  // fraction of the training set held out for validation
   uint64_t seed = 0;
+  // Precision of the forward/backward: auto (bf16 where the device runs it natively),
+  // fp32, bf16 or fp16 (CUDA). Part of what is computed; a run records the resolved name.
+  std::string precision = "auto";
   // How the run executes; these do not change what is computed (beyond float
   // reduction order for `threads`), so a resumed run takes them from its command line.
   int threads = 0;  // 0: every core
   int workers = 2;  // data-pipeline threads
   std::string device = "auto";
+  std::string memory_format = "channels-last";  // of activations and conv weights
   int64_t max_iters = 0;  // 0: no cap
   int64_t log_every = 50;
   std::string out = "runs/train";
@@ -56,6 +60,8 @@ TrainConfig merge_config(const TrainConfig& base, const nlohmann::json& override
 nlohmann::json parse_option_text(const std::string& key, const std::string& text);
 // A YAML mapping as JSON (scalars typed as YAML would read them).
 nlohmann::json load_yaml_file(const std::string& path);
+// The config of a run written before `precision` was recorded: such runs computed in fp32.
+TrainConfig legacy_config_defaults();
 // Range and name checks (model, dataset, schedule, positive sizes, ...).
 void validate(const TrainConfig& config);
 

@@ -13,6 +13,7 @@
 
 #include "domino/loader.h"
 #include "domino/models.h"
+#include "domino/precision.h"
 #include "domino/train_config.h"
 
 namespace domino {
@@ -22,7 +23,10 @@ struct EvalResult {
   int64_t samples = 0;
 };
 
-EvalResult evaluate(Network& model, BatchLoader& loader, c10::Device device, const std::string& label = "");
+// Evaluation in `precision` (fp32 unless asked: the reported accuracy of a model should
+// not depend on how it was trained), with images in `format`.
+EvalResult evaluate(Network& model, BatchLoader& loader, c10::Device device, const std::string& label = "",
+                    Precision precision = Precision::FP32, MemoryFormat format = MemoryFormat::ChannelsLast);
 
 class TrainHooks {
  public:
@@ -30,6 +34,9 @@ class TrainHooks {
   virtual void after_backward(int64_t /*iteration*/) {}  // gradients are ready
   virtual void after_step(int64_t /*iteration*/) {}      // weights were updated
   virtual bool should_stop() const { return false; }     // e.g. a search met its target
+  // Runs that end on a condition rather than an iteration count (a search) show this
+  // progress in place of a bar and an ETA; empty: the usual bar.
+  virtual std::string progress_note() const { return {}; }
   // Extra state that a checkpoint must carry for an exact resume.
   virtual void save_state(c10::impl::GenericDict& /*extra*/) const {}
   virtual void load_state(const c10::impl::GenericDict& /*extra*/) {}
@@ -56,7 +63,10 @@ struct TrainResult {
   double seconds = 0;
 };
 
-// Runs until the schedule ends, --max-iters, or the hooks say stop. Writes
+// Runs until the schedule ends, --max-iters, or the hooks say stop. The forward runs
+// under autocast in config.precision (resolved for the device and written back into
+// setup.config, so checkpoints record what was computed); a checkpoint of another
+// precision is refused on resume. Writes
 // `<out>/checkpoint.pt` after every epoch and when it stops, and `<out>/metrics.jsonl`.
 // Ctrl-C saves a checkpoint, then throws domino::Error saying how to resume; a loss
 // that turns NaN throws without touching the last good checkpoint.

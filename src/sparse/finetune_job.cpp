@@ -7,6 +7,7 @@
 #include "domino/datasets.h"
 #include "domino/error.h"
 #include "domino/layer_table.h"
+#include "domino/precision.h"
 #include "domino/runtime.h"
 #include "util/files.h"
 
@@ -22,6 +23,8 @@ TrainConfig finetune_recipe(const std::string& recipe, TrainConfig c) {
   c.warmup_epochs = 0;
   c.resume = false;
   c.max_iters = 0;
+  c.precision = TrainConfig{}.precision;  // how the dense model was trained is no default for this run
+  c.memory_format = TrainConfig{}.memory_format;
   if (recipe == "cifar") {
     c.epochs = 160;
     c.batch_size = 64;
@@ -45,7 +48,7 @@ std::optional<Scheme> scheme_of(const Checkpoint& checkpoint, const std::string&
 }
 
 FinetuneResult run_finetune_job(const FinetuneJob& job) {
-  const auto& c = job.config;
+  TrainConfig c = job.config;
   validate(c);
   const auto dense = starting_checkpoint(job.checkpoint, c);
   if (c.model != dense.model) fail("checkpoint {} holds a {}, not a {}", job.checkpoint, dense.model, c.model);
@@ -59,6 +62,7 @@ FinetuneResult run_finetune_job(const FinetuneJob& job) {
 
   set_threads(c.threads);
   const auto device = resolve_device(c.device);
+  c.precision = to_string(resolve_precision(c.precision, device));  // config.json says what was computed
   auto data = make_train_data(c);
   auto test = make_eval_loader(c, EvalSplit::Test, 256, c.workers);
   fs::create_directories(c.out);
@@ -80,7 +84,7 @@ FinetuneResult run_finetune_job(const FinetuneJob& job) {
   result.scheme = scheme;
 
   hard_prune(*model, scheme);
-  result.test = evaluate(*model, *test, device, "test");
+  result.test = evaluate(*model, *test, device, "test", Precision::FP32, parse_memory_format(c.memory_format));
   Checkpoint pruned;
   pruned.model = dense.model;
   pruned.model_options = dense.model_options;

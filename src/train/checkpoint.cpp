@@ -73,8 +73,9 @@ Checkpoint checkpoint_from_dict(const c10::impl::GenericDict& d, const std::stri
 
 TensorDict module_state(const torch::nn::Module& module) {
   TensorDict out;
-  for (const auto& p : module.named_parameters()) out.insert(p.key(), p.value().detach().to(torch::kCPU));
-  for (const auto& b : module.named_buffers()) out.insert(b.key(), b.value().detach().to(torch::kCPU));
+  // Contiguous: files are the same whatever memory format the run computed in.
+  for (const auto& p : module.named_parameters()) out.insert(p.key(), p.value().detach().to(torch::kCPU).contiguous());
+  for (const auto& b : module.named_buffers()) out.insert(b.key(), b.value().detach().to(torch::kCPU).contiguous());
   return out;
 }
 

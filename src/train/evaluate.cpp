@@ -6,7 +6,8 @@
 
 namespace domino {
 
-EvalResult evaluate(Network& model, BatchLoader& loader, c10::Device device, const std::string& label) {
+EvalResult evaluate(Network& model, BatchLoader& loader, c10::Device device, const std::string& label,
+                    Precision precision, MemoryFormat format) {
   const bool was_training = model.is_training();
   model.eval();
   torch::NoGradGuard no_grad;
@@ -17,8 +18,12 @@ EvalResult evaluate(Network& model, BatchLoader& loader, c10::Device device, con
   loader.start_epoch(0);
   int64_t done = 0;
   while (auto batch = loader.next()) {
-    auto x = batch->images.to(device), y = batch->labels.to(device);
-    auto logits = model.forward(x);
+    auto x = in_memory_format(batch->images.to(device), format), y = batch->labels.to(device);
+    at::Tensor logits;
+    {
+      AutocastGuard autocast(device, precision);
+      logits = model.forward(x).to(torch::kFloat);
+    }
     loss_sum += torch::nn::functional::cross_entropy(
                     logits, y, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
                     .item<double>();

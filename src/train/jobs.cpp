@@ -6,6 +6,7 @@
 
 #include "domino/checkpoint.h"
 #include "domino/error.h"
+#include "domino/precision.h"
 #include "domino/runtime.h"
 #include "util/files.h"
 
@@ -61,10 +62,11 @@ std::shared_ptr<BatchLoader> make_eval_loader(const TrainConfig& c, EvalSplit sp
   return std::make_shared<BatchLoader>(data, eval_pipeline(spec), eval_options(batch_size, workers));
 }
 
-TrainJobResult run_train_job(const TrainConfig& c) {
+TrainJobResult run_train_job(TrainConfig c) {
   validate(c);
   set_threads(c.threads);
   const auto device = resolve_device(c.device);
+  c.precision = to_string(resolve_precision(c.precision, device));  // config.json says what was computed
   const auto& spec = dataset_spec(c.dataset);
   auto data = make_train_data(c);
   auto test = make_eval_loader(c, EvalSplit::Test, 256, c.workers);
@@ -85,7 +87,7 @@ TrainJobResult run_train_job(const TrainConfig& c) {
   TrainJobResult result;
   result.train = train(setup);
   result.checkpoint = checkpoint_path(c.out);
-  result.test = evaluate(*setup.model, *test, device, "test");
+  result.test = evaluate(*setup.model, *test, device, "test", Precision::FP32, parse_memory_format(c.memory_format));
   write_json_file((fs::path(c.out) / "result.json").string(),
              {{"iterations", result.train.iterations}, {"train_seconds", result.train.seconds},
               {"train_loss", result.train.loss}, {"train_accuracy", result.train.accuracy},
@@ -101,10 +103,13 @@ EvalResult run_eval_job(const EvalJob& job) {
   auto config = merge_config(TrainConfig{}, checkpoint.config, job.checkpoint);
   if (!job.data_dir.empty()) config.data_dir = job.data_dir;
   const auto device = resolve_device(job.device);
+  const auto precision = resolve_precision(job.precision, device);
+  const auto format = parse_memory_format(job.memory_format);
   auto model = model_from_checkpoint(checkpoint, job.checkpoint);
   model->to(device);
+  set_memory_format(*model, format);
   auto loader = make_eval_loader(config, job.split, job.batch_size, job.workers);
-  return evaluate(*model, *loader, device, "eval");
+  return evaluate(*model, *loader, device, "eval", precision, format);
 }
 
 }  // namespace domino

@@ -8,6 +8,7 @@
 #include "domino/datasets.h"
 #include "domino/error.h"
 #include "domino/models.h"
+#include "domino/precision.h"
 #include "domino/schedule.h"
 
 namespace domino {
@@ -34,9 +35,11 @@ void for_each_field(Config& c, F&& f) {
   f("augment", c.augment, "training augmentation (random crop with padding, flip where the dataset allows)", false);
   f("val-split", c.val_split, "fraction of the training set held out for validation (0: none)", false);
   f("seed", c.seed, "seed of initialisation, data order and augmentation", false);
+  f("precision", c.precision, "auto (bf16 where the device runs it natively, else fp32), fp32, bf16 or fp16 (CUDA only); weights, optimizer state and masks stay fp32", false);
   f("threads", c.threads, "LibTorch threads (0: every core)", true);
   f("workers", c.workers, "data-pipeline threads (0: load on the training thread)", true);
   f("device", c.device, "auto, cpu, cuda or cuda:K (auto: cuda when LibTorch sees one)", true);
+  f("memory-format", c.memory_format, "layout of activations and conv weights: channels-last or contiguous (NCHW)", true);
   f("max-iters", c.max_iters, "stop after this many iterations in all (0: no cap); for smoke runs and tests", true);
   f("log-every", c.log_every, "iterations between lines of metrics.jsonl", true);
   f("out", c.out, "directory for the checkpoint, metrics and config of the run", true);
@@ -175,6 +178,12 @@ nlohmann::json load_yaml_file(const std::string& path) {
   return yaml_to_json(root);
 }
 
+TrainConfig legacy_config_defaults() {
+  TrainConfig c;
+  c.precision = "fp32";
+  return c;
+}
+
 void validate(const TrainConfig& c) {
   check_model_name(c.model);
   dataset_spec(c.dataset);  // throws, listing the valid names
@@ -185,6 +194,10 @@ void validate(const TrainConfig& c) {
   if (c.val_split < 0 || c.val_split >= 1) fail("--val-split must be in [0, 1), got {}", c.val_split);
   if (c.threads < 0 || c.workers < 0) fail("--threads and --workers must not be negative");
   if (c.max_iters < 0) fail("--max-iters must not be negative, got {}", c.max_iters);
+  const std::vector<std::string> precisions = {"auto", "fp32", "bf16", "fp16"};
+  if (std::find(precisions.begin(), precisions.end(), c.precision) == precisions.end())
+    fail("unknown precision '{}' (valid: {})", c.precision, fmt::join(precisions, ", "));
+  parse_memory_format(c.memory_format);
   if (c.log_every <= 0) fail("--log-every must be positive, got {}", c.log_every);
   LrSchedule schedule;
   schedule.kind = c.schedule;

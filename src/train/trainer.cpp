@@ -8,6 +8,7 @@
 
 #include "domino/checkpoint.h"
 #include "domino/error.h"
+#include "domino/loss_scaler.h"
 #include "domino/progress.h"
 #include "domino/runtime.h"
 #include "domino/schedule.h"
@@ -44,7 +45,10 @@ class Loop {
  public:
   explicit Loop(TrainSetup& s)
       : s_(s), cfg_(s.config), path_(checkpoint_path(cfg_.out)),
-        optimizer_(named_parameters(*s.model), SgdOptions{cfg_.lr, cfg_.momentum, cfg_.weight_decay, cfg_.nesterov}) {
+        optimizer_(named_parameters(*s.model), SgdOptions{cfg_.lr, cfg_.momentum, cfg_.weight_decay, cfg_.nesterov}),
+        precision_(resolve_precision(cfg_.precision, s.device)), format_(parse_memory_format(cfg_.memory_format)),
+        scaler_(precision_ == Precision::FP16) {
+    for (const auto& p : s.model->parameters()) parameters_.push_back(p);
     schedule_.kind = cfg_.schedule;
     schedule_.base_lr = cfg_.lr;
     schedule_.milestones = cfg_.milestones;
@@ -62,7 +66,8 @@ class Loop {
     MetricsLog metrics(fs::path(cfg_.out) / "metrics.jsonl", /*append=*/cfg_.resume);
     const auto start = Clock::now();
     const int64_t per_epoch = schedule_.iters_per_epoch;
-    Progress progress("train", stop_at_);
+    const bool open_ended = s_.hooks && !s_.hooks->progress_note().empty();
+    Progress progress(open_ended ? "search" : "train", open_ended ? 0 : stop_at_);
     RunningStats epoch_stats, log_stats;
     auto log_start = Clock::now();
     TrainResult result;
@@ -81,9 +86,13 @@ class Loop {
         ++iteration_;
         const double seconds = std::chrono::duration<double>(Clock::now() - log_start).count();
         const double images_per_s = static_cast<double>(log_stats.samples) / std::max(seconds, 1e-9);
-        progress.update(iteration_, fmt::format("ep {}/{} loss {:.4f} acc {:.2f}% lr {:.4g} {:.0f} img/s", epoch + 1,
-                                                cfg_.epochs, epoch_stats.mean_loss(), 100 * epoch_stats.accuracy(),
-                                                optimizer_.lr(), images_per_s));
+        if (open_ended)
+          progress.update(iteration_, fmt::format("{} | loss {:.4f} acc {:.2f}% {:.0f} img/s", s_.hooks->progress_note(),
+                                                  epoch_stats.mean_loss(), 100 * epoch_stats.accuracy(), images_per_s));
+        else
+          progress.update(iteration_, fmt::format("ep {}/{} loss {:.4f} acc {:.2f}% lr {:.4g} {:.0f} img/s", epoch + 1,
+                                                  cfg_.epochs, epoch_stats.mean_loss(), 100 * epoch_stats.accuracy(),
+                                                  optimizer_.lr(), images_per_s));
         if (iteration_ % cfg_.log_every == 0) {
           metrics.write({{"type", "train"}, {"iteration", iteration_}, {"epoch", epoch}, {"loss", log_stats.mean_loss()},
                          {"accuracy", log_stats.accuracy()}, {"lr", optimizer_.lr()}, {"images_per_s", images_per_s}});
@@ -102,14 +111,15 @@ class Loop {
       }
       const bool epoch_done = iteration_ % per_epoch == 0;
       if (epoch_done && s_.validation) {
-        result.validation = evaluate(*s_.model, *s_.validation, s_.device);
+        result.validation = evaluate(*s_.model, *s_.validation, s_.device, "", Precision::FP32, format_);
         metrics.write({{"type", "validation"}, {"iteration", iteration_}, {"epoch", epoch}, {"loss", result.validation->loss},
                        {"top1", result.validation->top1}, {"top5", result.validation->top5}});
       }
       save();  // every epoch, and wherever the run stops
     }
     if (result.stop == StopReason::Finished && iteration_ < schedule_.total_iters) result.stop = StopReason::MaxIters;
-    progress.finish(iteration_, fmt::format("loss {:.4f} acc {:.2f}%", epoch_stats.mean_loss(), 100 * epoch_stats.accuracy()));
+    progress.finish(iteration_, fmt::format("{}{}loss {:.4f} acc {:.2f}%", open_ended ? s_.hooks->progress_note() : "",
+                                            open_ended ? " | " : "", epoch_stats.mean_loss(), 100 * epoch_stats.accuracy()));
     result.iterations = iteration_;
     result.loss = epoch_stats.mean_loss();
     result.accuracy = epoch_stats.accuracy();
@@ -120,19 +130,28 @@ class Loop {
  private:
   std::pair<double, int64_t> step(const Batch& batch) {
     optimizer_.set_lr(schedule_.lr_at(iteration_));
-    auto x = batch.images.to(s_.device, /*non_blocking=*/true), y = batch.labels.to(s_.device, true);
-    auto logits = s_.model->forward(x);
+    auto x = in_memory_format(batch.images.to(s_.device, /*non_blocking=*/true), format_);
+    auto y = batch.labels.to(s_.device, true);
+    at::Tensor logits;
+    {
+      AutocastGuard autocast(s_.device, precision_);  // the forward only, as torch.autocast is meant to be used
+      logits = s_.model->forward(x);
+    }
+    logits = logits.to(torch::kFloat);
     auto loss = torch::nn::functional::cross_entropy(logits, y);
     const double loss_value = loss.item<double>();
     if (!std::isfinite(loss_value)) {
-      fail("loss became {} at iteration {}; stopped. {}; lower --lr or check the data", loss_value, iteration_,
+      fail("loss became {} at iteration {}; stopped. {}; lower --lr or check the data",
+           std::isnan(loss_value) ? "nan" : loss_value > 0 ? "inf" : "-inf", iteration_,
            fs::exists(path_) ? fmt::format("The last good checkpoint is kept at {}", path_) : "No checkpoint was written yet");
     }
     optimizer_.zero_grad();
-    loss.backward();
-    if (s_.hooks) s_.hooks->after_backward(iteration_);
-    optimizer_.step();
-    if (s_.hooks) s_.hooks->after_step(iteration_);
+    scaler_.scale(loss).backward();
+    if (scaler_.unscale(parameters_)) {  // fp16: a step with inf/NaN gradients is skipped
+      if (s_.hooks) s_.hooks->after_backward(iteration_);
+      optimizer_.step();
+      if (s_.hooks) s_.hooks->after_step(iteration_);
+    }
     const int64_t correct = logits.argmax(1).eq(y).sum().item<int64_t>();
     return {loss_value, correct};
   }
@@ -147,6 +166,10 @@ class Loop {
     c.model_state = module_state(*s_.model);
     c.optimizer_state = optimizer_.state();
     c.rng_state = torch::globalContext().defaultGenerator(c10::kCPU).get_state();
+    if (scaler_.enabled()) {
+      c.extra.insert("loss_scaler.scale", scaler_.state().scale);
+      c.extra.insert("loss_scaler.good_steps", scaler_.state().good_steps);
+    }
     if (s_.hooks) s_.hooks->save_state(c.extra);
     save_checkpoint(c, path_);
   }
@@ -156,11 +179,19 @@ class Loop {
     const auto c = load_checkpoint(path_);
     if (c.model != s_.model_name)
       fail("checkpoint {} holds a {}, not a {}", path_, c.model, s_.model_name);
+    const auto saved = c.config.is_object() ? c.config.value("precision", "fp32") : "fp32";  // older runs: fp32
+    if (saved != to_string(precision_))
+      fail("checkpoint {} was computed in {}, this run would continue it in {}: resume with --precision {} (a run "
+           "cannot change precision half-way and stay exact)", path_, saved, to_string(precision_), saved);
     load_module_state(*s_.model, c.model_state, path_);
     optimizer_.load_state(c.optimizer_state);
     if (c.rng_state.numel() > 0) {
       auto generator = torch::globalContext().defaultGenerator(c10::kCPU);  // a handle: setting it sets the global one
       generator.set_state(c.rng_state);
+    }
+    if (scaler_.enabled()) {
+      auto scale = c.extra.find("loss_scaler.scale"), good = c.extra.find("loss_scaler.good_steps");
+      if (scale != c.extra.end() && good != c.extra.end()) scaler_ = LossScaler(true, {scale->value().toDouble(), good->value().toInt()});
     }
     if (s_.hooks) s_.hooks->load_state(c.extra);
     iteration_ = c.iteration;
@@ -171,6 +202,10 @@ class Loop {
   const TrainConfig& cfg_;
   std::string path_;
   Sgd optimizer_;
+  Precision precision_;
+  MemoryFormat format_;
+  LossScaler scaler_;
+  std::vector<at::Tensor> parameters_;
   LrSchedule schedule_;
   int64_t stop_at_ = 0;
   int64_t iteration_ = 0;
@@ -183,6 +218,8 @@ std::string checkpoint_path(const std::string& out_dir) { return (fs::path(out_d
 TrainResult train(TrainSetup& setup) {
   if (!setup.model || !setup.train) fail("training needs a model and training data");
   setup.model->to(setup.device);  // before the optimizer takes the parameters
+  set_memory_format(*setup.model, parse_memory_format(setup.config.memory_format));
+  setup.config.precision = to_string(resolve_precision(setup.config.precision, setup.device));
   return Loop(setup).run();
 }
 

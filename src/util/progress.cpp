@@ -8,7 +8,7 @@
 namespace domino {
 
 Progress::Progress(std::string label, int64_t total, std::FILE* out)
-    : label_(std::move(label)), total_(std::max<int64_t>(total, 1)), out_(out), tty_(isatty(fileno(out)) != 0),
+    : label_(std::move(label)), total_(std::max<int64_t>(total, 0)), out_(out), tty_(isatty(fileno(out)) != 0),
       start_(std::chrono::steady_clock::now()), last_draw_(start_) {}
 
 std::string Progress::format_duration(double seconds) {
@@ -20,6 +20,9 @@ std::string Progress::format_duration(double seconds) {
 std::string Progress::render(int64_t done, const std::string& stats) const {
   const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   const double rate = elapsed > 0 ? static_cast<double>(done - start_done_) / elapsed : 0.0;
+  if (total_ == 0)  // open-ended: the stats say how far along it is
+    return fmt::format("{}{} {} | {} | {:.1f} it/s, elapsed {}{}", tty_ ? "\r" : "", label_, done, stats, rate,
+                       format_duration(elapsed), tty_ ? "\x1b[K" : "\n");
   const std::string eta = rate > 0 ? format_duration(static_cast<double>(total_ - done) / rate) : "?";
   const double fraction = static_cast<double>(done) / static_cast<double>(total_);
   if (!tty_)

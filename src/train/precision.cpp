@@ -1,0 +1,107 @@
+#include "domino/precision.h"
+
+#include <ATen/autocast_mode.h>
+#include <torch/torch.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
+
+#include "domino/error.h"
+
+namespace domino {
+
+bool cpu_has_native_bf16() {
+#if defined(__x86_64__) || defined(__i386__)
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  // libgcc's check includes the OS saving the AVX-512 state (XCR0), which bf16 needs.
+  if (!__builtin_cpu_supports("avx512f")) return false;
+  if (__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && (eax & (1u << 5))) return true;  // AVX512_BF16
+  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) && (edx & (1u << 22))) return true;  // AMX-BF16
+#endif
+  return false;
+}
+
+Precision resolve_precision(const std::string& name, c10::Device device) {
+  if (name == "fp32") return Precision::FP32;
+  if (name == "bf16") return Precision::BF16;
+  if (name == "fp16") {
+    if (!device.is_cuda())
+      fail("precision fp16 needs a CUDA device (LibTorch's CPU autocast runs bf16 only); use bf16 or fp32 on {}",
+           device.str());
+    return Precision::FP16;
+  }
+  if (name == "auto") {
+    // CUDA: every device LibTorch 1.13 supports runs bf16 autocast; Ampere and newer natively.
+    if (device.is_cuda()) return Precision::BF16;
+    return cpu_has_native_bf16() ? Precision::BF16 : Precision::FP32;
+  }
+  fail("unknown precision '{}' (valid: auto, fp32, bf16, fp16)", name);
+}
+
+std::string to_string(Precision precision) {
+  switch (precision) {
+    case Precision::FP32: return "fp32";
+    case Precision::BF16: return "bf16";
+    case Precision::FP16: return "fp16";
+  }
+  return "fp32";
+}
+
+MemoryFormat parse_memory_format(const std::string& name) {
+  if (name == "contiguous") return MemoryFormat::Contiguous;
+  if (name == "channels-last") return MemoryFormat::ChannelsLast;
+  fail("unknown memory format '{}' (valid: channels-last, contiguous)", name);
+}
+
+std::string to_string(MemoryFormat format) { return format == MemoryFormat::ChannelsLast ? "channels-last" : "contiguous"; }
+
+c10::MemoryFormat to_c10(MemoryFormat format) {
+  return format == MemoryFormat::ChannelsLast ? c10::MemoryFormat::ChannelsLast : c10::MemoryFormat::Contiguous;
+}
+
+void set_memory_format(torch::nn::Module& module, MemoryFormat format) {
+  torch::NoGradGuard no_grad;
+  auto convert = [&](at::Tensor& t) {
+    if (t.defined() && t.dim() == 4 && !t.is_contiguous(to_c10(format))) t.set_data(t.contiguous(to_c10(format)));
+  };
+  for (auto& p : module.parameters()) convert(p);
+  for (auto& b : module.buffers()) convert(b);
+}
+
+at::Tensor in_memory_format(const at::Tensor& images, MemoryFormat format) {
+  return images.dim() == 4 ? images.contiguous(to_c10(format)) : images;
+}
+
+AutocastGuard::AutocastGuard(c10::Device device, Precision precision)
+    : active_(precision != Precision::FP32), cuda_(device.is_cuda()) {
+  if (!active_) return;
+  const auto dtype = precision == Precision::BF16 ? at::kBFloat16 : at::kHalf;
+  if (cuda_) {
+    was_enabled_ = at::autocast::is_enabled();
+    was_dtype_ = at::autocast::get_autocast_gpu_dtype();
+    at::autocast::set_autocast_gpu_dtype(dtype);
+    at::autocast::set_enabled(true);
+  } else {
+    was_enabled_ = at::autocast::is_cpu_enabled();
+    was_dtype_ = at::autocast::get_autocast_cpu_dtype();
+    at::autocast::set_autocast_cpu_dtype(dtype);
+    at::autocast::set_cpu_enabled(true);
+  }
+  at::autocast::increment_nesting();
+}
+
+AutocastGuard::~AutocastGuard() {
+  if (!active_) return;
+  // As torch.autocast's exit: the cast cache lives only for the outermost region.
+  if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+  if (cuda_) {
+    at::autocast::set_enabled(was_enabled_);
+    at::autocast::set_autocast_gpu_dtype(was_dtype_);
+  } else {
+    at::autocast::set_cpu_enabled(was_enabled_);
+    at::autocast::set_autocast_cpu_dtype(was_dtype_);
+  }
+}
+
+}  // namespace domino
