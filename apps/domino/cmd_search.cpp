@@ -49,6 +49,12 @@ void add_search_command(CLI::App& app) {
   command->add_option("--threads", j.threads, "LibTorch threads (0: every core)")->capture_default_str();
   command->add_option("--workers", j.workers, "data-pipeline threads")->capture_default_str();
   command->add_option("--device", j.device, "auto, cpu, cuda or cuda:K")->capture_default_str();
+  command->add_option("--precision", j.precision,
+                      "auto (bf16 where the device runs it natively, else fp32), fp32, bf16 or fp16 (CUDA); weights, "
+                      "masks, thresholds and votes stay fp32")
+      ->check(CLI::IsMember({"auto", "fp32", "bf16", "fp16"}))->capture_default_str();
+  command->add_option("--memory-format", j.memory_format, "channels-last or contiguous (NCHW)")
+      ->check(CLI::IsMember({"channels-last", "contiguous"}))->capture_default_str();
   command->add_option("--log-every", j.log_every, "iterations between lines of metrics.jsonl")->capture_default_str();
   command->add_option("--out", j.out, "output directory")->capture_default_str();
   command->add_flag("--resume", j.resume, "continue the search in --out from its checkpoint");

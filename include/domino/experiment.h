@@ -32,6 +32,10 @@ struct ExperimentSpec {
   nlohmann::json finetune = nlohmann::json::object();  // recipe, then any training option (epochs, lr, ...)
   int threads = 0;
   std::string device = "auto";  // how to run; every stage of every cell
+  // Every stage it runs (dense training, searches, fine-tuning), unless `finetune` names
+  // its own; part of what is computed, so cached cells and searches must match it.
+  std::string precision = "auto";
+  std::string memory_format = "channels-last";
 };
 
 ExperimentSpec load_experiment(const std::string& yaml_path);  // checks every key and value

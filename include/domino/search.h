@@ -50,6 +50,8 @@ class DominoSearch : public TrainHooks {
 
   void after_backward(int64_t iteration) override;
   bool should_stop() const override { return done_; }
+  // "params 0.612/0.875, 5 decisions": the budget's progress, in place of an ETA.
+  std::string progress_note() const override;
   void save_state(c10::impl::GenericDict& extra) const override;
   void load_state(const c10::impl::GenericDict& extra) override;
 
@@ -89,6 +91,8 @@ struct SearchJob {
   uint64_t seed = 0;
   int threads = 0, workers = 2;
   std::string device = "auto";
+  std::string precision = "auto";  // of the forward/backward; weights, masks, thresholds, votes stay fp32
+  std::string memory_format = "channels-last";
   std::string out = "runs/search";
   bool resume = false;
   int64_t log_every = 100;

@@ -12,6 +12,8 @@
 #include "domino/datasets.h"
 #include "domino/error.h"
 #include "domino/layer_table.h"
+#include "domino/precision.h"
+#include "domino/runtime.h"
 #include "domino/readers.h"
 #include "experiment/report.h"
 #include "util/files.h"
@@ -84,6 +86,8 @@ class Runner {
     config.out = dir.string();
     config.threads = spec_.threads;
     config.device = spec_.device;
+    config.precision = spec_.precision;
+    config.memory_format = spec_.memory_format;
     config.resume = fs::exists(path);
     fmt::print(stderr, "[{}] dense model -> {}\n", spec_.name, path);
     run_train_job(config);
@@ -118,9 +122,14 @@ class Runner {
   std::pair<Scheme, double> searched(const std::string& source, const Target& target, const std::string& dense) {
     const fs::path dir = cache_ / source / slug(to_string(target));
     const fs::path scheme_file = dir / "scheme.json";
+    const std::string precision = to_string(resolve_precision(spec_.precision, resolve_device(spec_.device)));
     if (fs::exists(scheme_file)) {
       auto s = load_scheme(scheme_file.string());
       s.source = source;
+      const std::string searched_in = s.options.is_object() ? s.options.value("precision", "fp32") : "fp32";
+      if (searched_in != precision)
+        fail("the cached search {} ran in {}, this experiment asks for {}; give the experiment another out/cache, or "
+             "set precision: {}", dir.string(), searched_in, precision, searched_in);
       if (s.achieved(target.kind) >= target.value - 0.001) return {s, s.run.value("seconds", 0.0)};
     }
     SearchJob job;
@@ -140,6 +149,8 @@ class Runner {
     job.max_iters = get(spec_.search, "max-iters", where, job.max_iters);
     job.threads = spec_.threads;
     job.device = spec_.device;
+    job.precision = precision;
+    job.memory_format = spec_.memory_format;
     job.out = dir.string();
     job.resume = fs::exists(dir / "checkpoint.pt");
     fmt::print(stderr, "[{}] {} at {} -> {}\n", spec_.name, source, to_string(target), dir.string());
@@ -151,7 +162,7 @@ class Runner {
   // A cached cell counts only if it was fine-tuned with the options asked for now (a
   // changed config, or a cache shared with another experiment, must not pass silently).
   static void check_same_computation(const nlohmann::json& cached, const TrainConfig& now, const fs::path& dir) {
-    const auto wanted = to_json(now), defaults = to_json(TrainConfig{});  // keys newer than the file: defaults
+    const auto wanted = to_json(now), defaults = to_json(legacy_config_defaults());  // keys newer than the file: what runs did before them
     std::vector<std::string> differ;
     for (const auto& key : train_config_keys())
       if (!key.run_only && cached.value(key.name, defaults.at(key.name)) != wanted.at(key.name)) differ.push_back(key.name);
@@ -202,6 +213,10 @@ class Runner {
     job.config.seed = seed;
     job.config.threads = spec_.threads;
     if (!spec_.finetune.contains("device")) job.config.device = spec_.device;
+    if (!spec_.finetune.contains("precision")) job.config.precision = spec_.precision;
+    if (!spec_.finetune.contains("memory-format")) job.config.memory_format = spec_.memory_format;
+    // What the cell computes in, resolved as its run will (config.json records the resolved name).
+    job.config.precision = to_string(resolve_precision(job.config.precision, resolve_device(job.config.device)));
     job.config.out = dir.string();
     job.config.resume = fs::exists(dir / "checkpoint.pt");
     if (fs::exists(dir / "config.json")) check_same_computation(read_json(dir / "config.json"), job.config, dir);
@@ -241,7 +256,8 @@ class Runner {
 ExperimentSpec load_experiment(const std::string& path) {
   const auto j = load_yaml_file(path);
   const std::set<std::string> keys = {"name", "out", "dense", "M", "layout", "candidates", "budgets",
-                                      "schemes", "seeds", "search", "cache", "finetune", "threads", "device"};
+                                      "schemes", "seeds", "search", "cache", "finetune", "threads", "device",
+                                      "precision", "memory-format"};
   for (const auto& item : j.items())
     if (!keys.count(item.key())) fail("{}: unknown key '{}' (valid: {})", path, item.key(), fmt::join(keys, ", "));
   ExperimentSpec s;
@@ -269,6 +285,12 @@ ExperimentSpec load_experiment(const std::string& path) {
   s.finetune = get(j, "finetune", path, s.finetune);
   s.threads = get(j, "threads", path, s.threads);
   s.device = get(j, "device", path, s.device);
+  s.precision = get(j, "precision", path, s.precision);
+  s.memory_format = get(j, "memory-format", path, s.memory_format);
+  TrainConfig check;  // the same names as a training config's
+  check.precision = s.precision;
+  check.memory_format = s.memory_format;
+  validate(check);
   return s;
 }
 

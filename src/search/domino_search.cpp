@@ -143,6 +143,12 @@ void DominoSearch::check(int64_t iteration) {
   }
 }
 
+std::string DominoSearch::progress_note() const {
+  const auto& t = options_.target;
+  return fmt::format("{} {:.3f}/{:.3f}, {} decisions", t.kind == "flops" ? "FLOPs reduction" : "param sparsity",
+                     scheme_.achieved(t.kind), t.value, scheme_.decisions.size());
+}
+
 void DominoSearch::after_backward(int64_t iteration) {
   if (done_) return;
   if (iteration % options_.kp == 0) apply_penalty(iteration);

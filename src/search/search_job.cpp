@@ -7,6 +7,7 @@
 #include "domino/datasets.h"
 #include "domino/error.h"
 #include "domino/jobs.h"
+#include "domino/precision.h"
 #include "domino/runtime.h"
 #include "domino/search.h"
 
@@ -29,6 +30,8 @@ TrainConfig search_config(const SearchJob& job, TrainConfig dense) {
   dense.threads = job.threads;
   dense.workers = job.workers;
   dense.device = job.device;
+  dense.precision = job.precision;
+  dense.memory_format = job.memory_format;
   dense.max_iters = job.max_iters;
   dense.out = job.out;
   dense.resume = job.resume;
@@ -58,6 +61,8 @@ SearchResult run_search_job(const SearchJob& job) {
   auto config = search_config(job, dense_config);
   set_threads(config.threads);
   const auto device = resolve_device(config.device);
+  config.precision = to_string(resolve_precision(config.precision, device));
+  parse_memory_format(config.memory_format);
   const auto& spec = dataset_spec(config.dataset);
 
   auto model = model_from_checkpoint(checkpoint, job.checkpoint);
@@ -72,6 +77,7 @@ SearchResult run_search_job(const SearchJob& job) {
   scheme.options["batch_size"] = job.batch_size;
   scheme.options["max_iters"] = job.max_iters;
   scheme.options["seed"] = job.seed;
+  scheme.options["precision"] = config.precision;
   scheme.options["checkpoint"] = job.checkpoint.empty() ? job.pretrained.file : job.checkpoint;
   const auto candidates = candidate_ns(job.options.M, job.options.candidates);
   refuse_unreachable(scheme, job.options, candidates.front());
