@@ -36,6 +36,26 @@ TEST(TopNMask, BitIdenticalToStableSortWithTies) {
     }
 }
 
+// The AVX-512 kernel (float, M = 16k, where the CPU has it) and the portable one agree bit
+// for bit, ties and signed zeros included, for bool masks and for in-place float masks.
+TEST(TopNMask, VectorAndPortableKernelsAgree) {
+  torch::manual_seed(4);
+  for (int64_t M : {16, 32, 64})
+    for (int64_t N : {1, 2, 3, 5, 8, 15}) {
+      auto ties = (torch::randint(-3, 4, {700, M}) * 0.5).to(torch::kFloat);
+      ties.index_put_({0}, -0.0f);  // a group of signed zeros
+      const auto random = torch::randn({700, M});
+      const auto weight = torch::randn({64, M, 3, 3}).contiguous(c10::MemoryFormat::ChannelsLast);
+      set_topn_vectorised(false);
+      const auto a = topn_mask(ties, N), b = topn_mask(random, N), c = nm_mask(weight, N, M, Layout::NHWC);
+      set_topn_vectorised(true);
+      EXPECT_TRUE(torch::equal(a, sort_reference(ties, N))) << N << ":" << M;
+      EXPECT_TRUE(torch::equal(topn_mask(ties, N), a)) << N << ":" << M;
+      EXPECT_TRUE(torch::equal(topn_mask(random, N), b)) << N << ":" << M;
+      EXPECT_TRUE(torch::equal(nm_mask(weight, N, M, Layout::NHWC), c)) << N << ":" << M;
+    }
+}
+
 TEST(TopNMask, TiesGoToTheLowerIndex) {
   const auto groups = torch::tensor({{1.0f, -2.0f, 2.0f, 2.0f}, {0.0f, 0.0f, 0.0f, 0.0f}});
   EXPECT_TRUE(torch::equal(topn_mask(groups, 2), torch::tensor({{false, true, true, false}, {true, true, false, false}})));

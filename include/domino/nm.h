@@ -29,6 +29,9 @@ at::Tensor from_groups(const at::Tensor& groups, at::IntArrayRef shape, Layout l
 // Per row of `groups` [G, M], true for the N largest |values|, ties to the lower index.
 // CPU: a dedicated rank-count kernel; other devices: the same rule in tensor ops.
 at::Tensor topn_mask(const at::Tensor& groups, int64_t N);
+// Whether the CPU kernels may use AVX-512 where the CPU has it (default on; tests and
+// benchmarks turn it off to check and measure the portable path).
+void set_topn_vectorised(bool on);
 // topn_mask's device-generic path (what runs on GPUs), callable on any device for tests.
 at::Tensor topn_mask_tensor_ops(const at::Tensor& groups, int64_t N);
 // The N:M mask of a weight, in its own shape and dtype (1 kept, 0 pruned).
