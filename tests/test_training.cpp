@@ -14,23 +14,7 @@ namespace {
 
 using test::expect_error_containing;
 
-TrainConfig tiny_config(const test::TempDir& dir, const std::string& out) {
-  test::write_tiny_mnist(dir.path() / "data", 96, 40);
-  TrainConfig c;
-  c.model = "resnet8";
-  c.dataset = "mnist";
-  c.data_dir = (dir.path() / "data").string();
-  c.epochs = 3;
-  c.batch_size = 16;  // 6 iterations an epoch
-  c.lr = 0.05;
-  c.schedule = "cosine";
-  c.warmup_epochs = 0.5;
-  c.threads = 1;  // deterministic float reductions
-  c.workers = 2;
-  c.log_every = 2;
-  c.out = (dir.path() / out).string();
-  return c;
-}
+TrainConfig tiny_config(const test::TempDir& dir, const std::string& out) { return test::tiny_train_config(dir, out); }
 
 void expect_same_state(const std::string& a, const std::string& b) {
   const auto x = load_checkpoint(a), y = load_checkpoint(b);

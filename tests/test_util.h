@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "domino/error.h"
+#include "domino/train_config.h"
 #include "test_paths.h"
 
 namespace domino::test {
@@ -76,6 +77,26 @@ inline void write_tiny_mnist(const fs::path& dir, int n_train, int n_test, bool 
   };
   make("train", n_train);
   make("t10k", n_test);
+}
+
+// A few-second training run: ResNet-8 on 96 tiny MNIST-layout images (6 iterations an
+// epoch, 3 epochs), one LibTorch thread so that float reductions are deterministic.
+inline TrainConfig tiny_train_config(const TempDir& dir, const std::string& out) {
+  write_tiny_mnist(dir.path() / "data", 96, 40);
+  TrainConfig c;
+  c.model = "resnet8";
+  c.dataset = "mnist";
+  c.data_dir = (dir.path() / "data").string();
+  c.epochs = 3;
+  c.batch_size = 16;
+  c.lr = 0.05;
+  c.schedule = "cosine";
+  c.warmup_epochs = 0.5;
+  c.threads = 1;
+  c.workers = 2;
+  c.log_every = 2;
+  c.out = (dir.path() / out).string();
+  return c;
 }
 
 // Runs f and checks it throws domino::Error whose message holds every one of `parts`.
