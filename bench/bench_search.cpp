@@ -8,6 +8,7 @@
 #include "domino/loader.h"
 #include "domino/models.h"
 #include "domino/nm.h"
+#include "domino/precision.h"
 #include "domino/runtime.h"
 #include "domino/baselines.h"
 #include "domino/search.h"
@@ -60,18 +61,48 @@ void BM_TopNArgsort(benchmark::State& state) {
 }
 BENCHMARK(BM_TopNArgsort)->Args({2, 1})->Args({8, 1})->Args({2, 2})->Unit(benchmark::kMillisecond)->UseRealTime();
 
-// One iteration as the training loop runs it: forward, loss, backward, hooks, SGD step.
-// range(0) = 0: dense training (momentum 0.9); 1: a DominoSearch iteration (M = 16, masks at
-// N_int = 8 in every layer, penalty every 5 and checks every 100 iterations as by default);
-// 2: SR-STE fine-tuning of the uniform 2:16 scheme (momentum 0.9).
+// The masks of one forward pass of ResNet-20 (every groupable weight, 2:16, NHWC groups):
+// range(0) = 1: channels-last weights (the mask is written in place, groups in memory
+// order); 0: contiguous weights (groups gathered, mask scattered back). range(1): threads.
+// range(2) = 0: the portable kernel instead of AVX-512.
+void BM_MaskForward(benchmark::State& state) {
+  set_threads(static_cast<int>(state.range(1)));
+  set_topn_vectorised(state.range(2) == 1);
+  torch::manual_seed(0);
+  auto model = make_model("resnet20", {1, 10});
+  if (state.range(0) == 1) set_memory_format(*model, MemoryFormat::ChannelsLast);
+  std::vector<torch::Tensor> weights;
+  int64_t elements = 0;
+  for (const auto& p : model->parameters())
+    if (p.dim() >= 2 && groupable(p.sizes(), 16)) {
+      weights.push_back(p.detach());
+      elements += p.numel();
+    }
+  for (auto _ : state)
+    for (const auto& w : weights) benchmark::DoNotOptimize((w * nm_mask(w, 2, 16, Layout::NHWC)).data_ptr());
+  set_topn_vectorised(true);
+  state.counters["weights/s"] = benchmark::Counter(static_cast<double>(elements * state.iterations()), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_MaskForward)->ArgNames({"channels_last", "threads", "avx512"})->ArgsProduct({{0, 1}, {1, 2}, {0, 1}})
+    ->Unit(benchmark::kMicrosecond)->UseRealTime();
+
+// One iteration as the training loop runs it: forward (under autocast), loss, backward,
+// hooks, SGD step. range(0) = 0: dense training (momentum 0.9); 1: a DominoSearch
+// iteration (M = 16, masks at N_int = 8 in every layer, penalty every 5 and checks every
+// 100 iterations as by default); 2: SR-STE fine-tuning of the uniform 2:16 scheme
+// (momentum 0.9). range(1): 0 fp32, 1 bf16. range(2): 0 contiguous (NCHW), 1 channels-last.
 void BM_TrainIteration(benchmark::State& state) {
   const bool search_on = state.range(0) == 1;
   const bool srste_on = state.range(0) == 2;
+  const auto precision = state.range(1) == 1 ? Precision::BF16 : Precision::FP32;
+  const auto format = state.range(2) == 1 ? MemoryFormat::ChannelsLast : MemoryFormat::Contiguous;
+  const c10::Device cpu(c10::kCPU);
   set_threads(2);
   torch::manual_seed(0);
   const auto& spec = dataset_spec("fashion-mnist");
   auto model = make_model("resnet20", {1, 10});
   model->train();
+  set_memory_format(*model, format);
   std::unique_ptr<DominoSearch> search;
   if (search_on) {
     SearchOptions o;
@@ -91,7 +122,12 @@ void BM_TrainIteration(benchmark::State& state) {
   const auto batch = *loader.next();
   int64_t t = 1;  // t = 0 would check at once
   for (auto _ : state) {
-    auto loss = torch::nn::functional::cross_entropy(model->forward(batch.images), batch.labels);
+    at::Tensor logits;
+    {
+      AutocastGuard autocast(cpu, precision);
+      logits = model->forward(in_memory_format(batch.images, format));
+    }
+    auto loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat), batch.labels);
     sgd.zero_grad();
     loss.backward();
     if (search) search->after_backward(t++);
@@ -100,6 +136,9 @@ void BM_TrainIteration(benchmark::State& state) {
   }
   state.counters["images/s"] = benchmark::Counter(static_cast<double>(state.iterations() * lo.batch_size), benchmark::Counter::kIsRate);
 }
-BENCHMARK(BM_TrainIteration)->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(8.0);
+BENCHMARK(BM_TrainIteration)
+    ->ArgNames({"stage", "bf16", "channels_last"})
+    ->ArgsProduct({{0, 1, 2}, {0, 1}, {0, 1}})
+    ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(5.0);
 
 }  // namespace
