@@ -19,7 +19,8 @@ namespace domino {
 
 enum class Precision { FP32, BF16, FP16 };
 
-// "fp32", "bf16", "fp16" or "auto" (bf16 where `device` runs it natively, else fp32).
+// "fp32", "bf16", "fp16" or "auto": bf16 where `device` runs it natively (a CPU with
+// AVX512_BF16 or AMX-BF16; a CUDA device of compute capability 8.0 or more), else fp32.
 // fp16 needs a CUDA device: CPU autocast has no fp16 path.
 Precision resolve_precision(const std::string& name, c10::Device device);
 std::string to_string(Precision precision);

@@ -1,6 +1,7 @@
 #include "domino/precision.h"
 
 #include <ATen/autocast_mode.h>
+#include <ATen/detail/CUDAHooksInterface.h>
 #include <torch/torch.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -32,8 +33,10 @@ Precision resolve_precision(const std::string& name, c10::Device device) {
     return Precision::FP16;
   }
   if (name == "auto") {
-    // CUDA: every device LibTorch 1.13 supports runs bf16 autocast; Ampere and newer natively.
-    if (device.is_cuda()) return Precision::BF16;
+    // CUDA: bf16 convolutions natively from compute capability 8.0 (Ampere) with cuDNN 8,
+    // as LibTorch's CUDA hooks report it; older GPUs emulate bf16 (choose fp16 there).
+    if (device.is_cuda())
+      return at::detail::getCUDAHooks().supportsBFloat16ConvolutionWithCuDNNv8() ? Precision::BF16 : Precision::FP32;
     return cpu_has_native_bf16() ? Precision::BF16 : Precision::FP32;
   }
   fail("unknown precision '{}' (valid: auto, fp32, bf16, fp16)", name);
