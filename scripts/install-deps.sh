@@ -12,6 +12,7 @@ PACKAGES=(
   libopencv-imgcodecs-dev libopencv-imgproc-dev  # JPEG/PNG decoding and resizing (ImageFolder)
   libgtest-dev libgmock-dev libbenchmark-dev
   dataset-fashion-mnist                     # the embedded default dataset
+  clang                                     # libFuzzer harnesses (scripts/fuzz.sh)
   python3-torch python3-torchvision         # tests only: PyTorch reads our exports, torchvision parity (/usr/bin/python3)
 )
 

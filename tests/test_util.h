@@ -109,6 +109,11 @@ inline void expect_error_containing(const std::function<void()>& f, const std::v
   }
 }
 
+inline std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
 struct CommandResult {
   int exit_code;
   std::string output;  // stdout and stderr together

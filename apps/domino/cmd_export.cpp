@@ -2,6 +2,7 @@
 #include "domino/error.h"
 #include "domino/export.h"
 #include "domino/finetune.h"
+#include "model_args.h"
 
 namespace domino::cli {
 namespace {
@@ -49,12 +50,26 @@ void add_verify_command(CLI::App& app) {
   auto* command = app.add_subcommand("verify", "Check a weight file against a scheme, group by group");
   struct Args {
     std::string weights, scheme;
+    ModelArgs model;
   };
   auto a = std::make_shared<Args>();
   command->add_option("--weights", a->weights, "domino checkpoint or PyTorch state dict")->required();
-  command->add_option("--scheme", a->scheme, "scheme file")->required();
+  command->add_option("--scheme", a->scheme, "scheme file (JSON, or the authors' text format)")->required();
+  a->model.add(command, /*with_checkpoint=*/false);
+  command->footer("The authors' text format names layers by position: it needs the model, which a domino checkpoint "
+                  "carries; for a plain state dict give --model (and --dataset).");
   command->callback([a] {
-    const auto checks = verify_nm(load_weights(a->weights), load_scheme(a->scheme));
+    const auto weights = read_weight_file(a->weights);
+    Scheme scheme;
+    if (a->model.given() || weights.checkpoint) {
+      std::string model, dataset;
+      const auto table = a->model.table(model, dataset, weights.checkpoint ? &*weights.checkpoint : nullptr);
+      scheme = load_scheme(a->scheme, &table);
+      check_scheme_fits(scheme, table, a->scheme);
+    } else {
+      scheme = load_scheme(a->scheme);
+    }
+    const auto checks = verify_nm(weights.state, scheme);
     int64_t broken_layers = 0;
     fmt::print("{:<28} {:>6} {:>10} {:>10} {:>8}  {}\n", "layer", "N:M", "non-zeros", "weights", "density", "groups");
     for (const auto& c : checks) {

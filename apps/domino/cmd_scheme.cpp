@@ -5,35 +5,10 @@
 #include "domino/error.h"
 #include "domino/layer_table.h"
 #include "domino/models.h"
+#include "model_args.h"
 
 namespace domino::cli {
 namespace {
-
-// Where a scheme's layers come from: --model/--dataset, or a checkpoint's model.
-struct ModelArgs {
-  std::string model, dataset, checkpoint;
-
-  void add(CLI::App* c) {
-    c->add_option("--model", model, "model from the zoo");
-    c->add_option("--dataset", dataset, "dataset whose input size and classes to use");
-    c->add_option("--checkpoint", checkpoint, "take model and dataset from this checkpoint instead");
-  }
-  bool given() const { return !checkpoint.empty() || !model.empty(); }
-  // The layer table, and the model and dataset names it is of.
-  LayerTable table(std::string& model_name, std::string& dataset_name) const {
-    model_name = model;
-    dataset_name = dataset.empty() ? "fashion-mnist" : dataset;
-    if (!checkpoint.empty()) {
-      const auto c = load_checkpoint(checkpoint);
-      model_name = c.model;
-      if (dataset.empty()) dataset_name = c.config.value("dataset", dataset_name);
-    }
-    if (model_name.empty()) fail("say which model: --model NAME or --checkpoint FILE");
-    const auto& spec = dataset_spec(dataset_name);
-    auto net = make_model(model_name, {spec.shape.channels, spec.num_classes});
-    return build_layer_table(*net, spec.shape);
-  }
-};
 
 struct BaseArgs {
   ModelArgs model;

@@ -56,8 +56,13 @@ void add_search_command(CLI::App& app) {
   command->add_option("--memory-format", j.memory_format, "channels-last or contiguous (NCHW)")
       ->check(CLI::IsMember({"channels-last", "contiguous"}))->capture_default_str();
   command->add_option("--log-every", j.log_every, "iterations between lines of metrics.jsonl")->capture_default_str();
+  command->add_option("--checkpoint-every", j.checkpoint_every, "also checkpoint every this many iterations (0: off)")
+      ->capture_default_str();
+  command->add_option("--checkpoint-minutes", j.checkpoint_minutes, "also checkpoint when this many minutes passed since the last one (0: off)")
+      ->capture_default_str();
   command->add_option("--out", j.out, "output directory")->capture_default_str();
   command->add_flag("--resume", j.resume, "continue the search in --out from its checkpoint");
+  command->add_flag("--force", j.force, "start afresh in an --out that holds another run, replacing it (otherwise refused)");
   command->callback([a] {
     auto& o = a->job.options;
     o.target = parse_target(a->target);

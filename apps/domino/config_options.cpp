@@ -3,7 +3,7 @@
 #include <filesystem>
 
 #include "domino/error.h"
-#include "domino/readers.h"
+#include "util/files.h"
 
 namespace domino::cli {
 
@@ -41,8 +41,9 @@ TrainConfig ConfigOptions::resolve(const CLI::App& command, const TrainConfig& b
   if (!config.resume) return config;
   const auto saved = (std::filesystem::path(config.out) / "config.json").string();
   if (!std::filesystem::exists(saved)) fail("nothing to resume in {}: {} not found", config.out, saved);
-  const auto bytes = read_file_bytes(saved);
-  const TrainConfig resumed = merge_config(legacy_config_defaults(), nlohmann::json::parse(bytes.begin(), bytes.end()), saved);
+  TrainConfig resumed = merge_config(legacy_config_defaults(), read_json_file(saved), saved);
+  resumed.force = false;  // how that run was started, not how this one continues
+  resumed.resume = true;
   return merge_config(merge_config(resumed, file, config_file_), flags, "command line");
 }
 

@@ -2,6 +2,7 @@
 // tensors), a compressed N:M format (docs/nm-format.md), and group-by-group verification.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,8 +14,20 @@ namespace domino {
 // A weight file's tensors by name: a domino checkpoint's model state, or a dict of
 // tensors such as `domino export --format pytorch` writes.
 TensorDict load_weights(const std::string& path);
+// The same, with the checkpoint itself when the file is a domino checkpoint (its model
+// and config say which layers a scheme must cover).
+struct WeightFile {
+  TensorDict state;
+  std::optional<Checkpoint> checkpoint;
+};
+WeightFile read_weight_file(const std::string& path);
 
-// `state` with every layer of `scheme` multiplied by its N:M mask.
+// Fails unless `scheme` names every convolution and linear weight of `state` (4-d and 2-d
+// "*.weight" tensors) with its shape: a scheme of another model, or one missing a layer,
+// would otherwise check or prune only part of the network.
+void check_scheme_covers(const TensorDict& state, const Scheme& scheme, const std::string& source);
+
+// `state` with every layer of `scheme` multiplied by its N:M mask (checked as above).
 TensorDict pruned_state(const TensorDict& state, const Scheme& scheme);
 
 void export_pytorch(const TensorDict& state, const std::string& path);  // atomic
@@ -41,7 +54,7 @@ struct LayerCheck {
   int64_t N = 0, M = 0, nonzeros = 0, elements = 0, groups = 0, broken_groups = 0;
   int64_t first_broken = -1;  // index of the first group with more than N non-zeros
 };
-// Checks every layer of `scheme` in `weights` group by group.
+// Checks every layer of `scheme` in `weights` group by group (after check_scheme_covers).
 std::vector<LayerCheck> verify_nm(const TensorDict& weights, const Scheme& scheme);
 
 }  // namespace domino

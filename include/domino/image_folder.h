@@ -36,8 +36,14 @@ class ImageFolder : public Dataset {
 };
 
 // Decodes an image file to 8-bit RGB (grey and alpha images converted, EXIF orientation
-// ignored, as PIL does); throws domino::Error naming the file if it cannot be decoded.
+// ignored, as PIL does); throws domino::Error naming the file if it cannot be decoded or
+// declares more than max_image_pixels() pixels (checked before anything is allocated).
 Image decode_image(const std::string& path);
+
+// 2^26 (e.g. 8192 x 8192, 192 MiB decoded) unless DOMINO_MAX_IMAGE_PIXELS says otherwise.
+constexpr int64_t kDefaultMaxImagePixels = int64_t{1} << 26;
+int64_t max_image_pixels();
+constexpr uint64_t kMaxImageFileBytes = uint64_t{256} << 20;
 
 // torchvision's IMG_EXTENSIONS: .jpg .jpeg .png .ppm .bmp .pgm .tif .tiff .webp, any case.
 bool has_image_extension(const std::string& path);

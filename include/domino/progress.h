@@ -35,7 +35,10 @@ class Progress {
 // Appends one JSON object per line, flushed so that a killed run keeps what it logged.
 class MetricsLog {
  public:
-  MetricsLog(const std::string& path, bool append);
+  // append: continue a resumed run's log from iteration `resumed_at`. Records of later
+  // iterations (logged by a run killed after its last checkpoint, and about to be logged
+  // again) and a half-written last line are dropped first.
+  MetricsLog(const std::string& path, bool append, int64_t resumed_at = 0);
   void write(const nlohmann::json& record);
 
  private:

@@ -9,7 +9,14 @@
 namespace domino {
 
 // 0 means every core. LibTorch on these machines otherwise starts with one thread.
+// Fails above max_threads().
 void set_threads(int threads);
+
+// The most threads (LibTorch's, or data-pipeline workers) a run may ask for: 8 per core,
+// at least 64. More only slows a run down, and tens of thousands hang the process.
+int max_threads();
+// Fails with a line naming `what` ("thread count", "worker count") if n is negative or above max_threads().
+void check_thread_count(int64_t n, const char* what);
 
 // "auto" (cuda when LibTorch sees a GPU, else cpu), "cpu", "cuda" or "cuda:K".
 c10::Device resolve_device(const std::string& name);

@@ -95,6 +95,9 @@ struct SearchJob {
   std::string memory_format = "channels-last";
   std::string out = "runs/search";
   bool resume = false;
+  bool force = false;  // replace a run already in `out`
+  int64_t checkpoint_every = 0;    // as TrainConfig's
+  double checkpoint_minutes = 10;
   int64_t log_every = 100;
 };
 

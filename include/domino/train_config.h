@@ -41,8 +41,12 @@ struct TrainConfig {
   std::string memory_format = "channels-last";  // of activations and conv weights
   int64_t max_iters = 0;  // 0: no cap
   int64_t log_every = 50;
+  // Checkpoints besides the one at each epoch's end: an ImageNet epoch is hours of work.
+  int64_t checkpoint_every = 0;     // iterations; 0: off
+  double checkpoint_minutes = 10;   // since the last checkpoint; 0: off
   std::string out = "runs/train";
   bool resume = false;
+  bool force = false;  // replace a run already in `out`
 };
 
 struct ConfigKey {

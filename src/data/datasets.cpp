@@ -1,6 +1,8 @@
 #include "domino/datasets.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <iterator>
 
 #include "domino/error.h"
 #include "domino/image_folder.h"
@@ -69,6 +71,23 @@ fs::path image_folder_split(const DatasetSpec& spec, const fs::path& dir, Split 
   return root;
 }
 
+// Labels are class indices in sorted order, so val/ must hold exactly train/'s classes: a
+// renamed or missing one would shift every later label (scored as another class).
+void check_same_classes(const fs::path& train, const fs::path& val) {
+  const auto a = image_folder_classes(train.string()), b = image_folder_classes(val.string());
+  if (a == b) return;
+  std::vector<std::string> only_train, only_val;
+  std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(only_train));
+  std::set_difference(b.begin(), b.end(), a.begin(), a.end(), std::back_inserter(only_val));
+  auto some = [](const std::vector<std::string>& v) {
+    return v.empty() ? std::string("none")
+                     : fmt::format("{}{}", fmt::join(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(std::min<size_t>(v.size(), 5)), ", "),
+                                   v.size() > 5 ? fmt::format(" ({} in all)", v.size()) : "");
+  };
+  fail("{} and {} hold different classes (only in train: {}; only in val: {}); labels would not match", train.string(),
+       val.string(), some(only_train), some(only_val));
+}
+
 }  // namespace
 
 int64_t dataset_classes(const DatasetSpec& spec, const std::string& data_dir) {
@@ -78,7 +97,10 @@ int64_t dataset_classes(const DatasetSpec& spec, const std::string& data_dir) {
 
 std::shared_ptr<Dataset> load_dataset(const DatasetSpec& spec, Split split, const std::string& data_dir) {
   const fs::path dir = dataset_dir(spec, data_dir);
-  if (spec.eval_resize > 0) return std::make_shared<ImageFolder>(image_folder_split(spec, dir, split).string());
+  if (spec.eval_resize > 0) {
+    if (split != Split::Train) check_same_classes(image_folder_split(spec, dir, Split::Train), image_folder_split(spec, dir, split));
+    return std::make_shared<ImageFolder>(image_folder_split(spec, dir, split).string());
+  }
   const bool train = split == Split::Train;
   if (spec.name == "fashion-mnist" || spec.name == "mnist") {
     const std::string prefix = train ? "train" : "t10k";

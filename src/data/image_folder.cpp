@@ -5,8 +5,11 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include <algorithm>
+#include <cstdlib>
+#include <fstream>
 #include <filesystem>
 
+#include "data/image_size.h"
 #include "domino/error.h"
 
 namespace fs = std::filesystem;
@@ -79,10 +82,32 @@ std::vector<std::string> ImageFolder::unreadable() const {
   return {unreadable_.begin(), unreadable_.end()};
 }
 
+int64_t max_image_pixels() {
+  static const int64_t limit = []() -> int64_t {
+    const char* set = std::getenv("DOMINO_MAX_IMAGE_PIXELS");
+    const long long value = set ? std::strtoll(set, nullptr, 10) : 0;
+    return value > 0 ? value : kDefaultMaxImagePixels;
+  }();
+  return limit;
+}
+
 Image decode_image(const std::string& path) {
+  std::error_code error;
+  const auto size = fs::file_size(path, error);
+  if (error) fail("cannot read image {}: {}", path, error.message());
+  if (size == 0) fail("cannot decode image {} (an empty file)", path);
+  if (size > kMaxImageFileBytes) fail("image {} is {} bytes, above the limit of {}", path, size, kMaxImageFileBytes);
+  std::ifstream in(path, std::ios::binary);
+  std::vector<char> bytes(size);
+  if (!in.read(bytes.data(), static_cast<std::streamsize>(size))) fail("cannot read image {}", path);
+  if (const auto declared = declared_image_size({bytes.data(), bytes.size()})) {
+    if (declared->width <= 0 || declared->height <= 0 || declared->width > max_image_pixels() / declared->height)
+      fail("image {} declares {} x {} pixels, above the limit of {} (DOMINO_MAX_IMAGE_PIXELS allows more)", path,
+           declared->width, declared->height, max_image_pixels());
+  }
   cv::Mat bgr;
   try {
-    bgr = cv::imread(path, cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION);
+    bgr = cv::imdecode(cv::Mat(1, static_cast<int>(bytes.size()), CV_8U, bytes.data()), cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION);
   } catch (const cv::Exception& e) {
     fail("cannot decode image {} ({})", path, e.msg);
   }

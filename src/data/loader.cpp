@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "domino/error.h"
+#include "domino/runtime.h"
 #include "util/random.h"
 
 namespace domino {
@@ -23,6 +24,7 @@ std::vector<int64_t> epoch_order(int64_t dataset_size, const LoaderOptions& opti
 BatchLoader::BatchLoader(std::shared_ptr<const Dataset> data, Pipeline pipeline, LoaderOptions options)
     : data_(std::move(data)), pipeline_(std::move(pipeline)), options_(options) {
   if (options_.batch_size <= 0) fail("batch size must be positive, got {}", options_.batch_size);
+  check_thread_count(options_.workers, "worker count");
   if (options_.world_size <= 0 || options_.rank < 0 || options_.rank >= options_.world_size)
     fail("rank {} is not in a world of {}", options_.rank, options_.world_size);
   if (data_->size() == 0) fail("the dataset is empty");

@@ -2,6 +2,7 @@
 
 #include <zlib.h>
 
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 
@@ -24,6 +25,10 @@ std::vector<uint8_t> inflate_gzip(const std::string& path) {
       fail("{} is a corrupt gzip file ({})", path, why);
     }
     if (n == 0) break;
+    if (out.size() + static_cast<size_t>(n) > kMaxDataFileBytes) {
+      gzclose(file);
+      fail("{} inflates to more than {} bytes, the limit for a data file (a gzip bomb?)", path, kMaxDataFileBytes);
+    }
     out.insert(out.end(), chunk.begin(), chunk.begin() + n);
   }
   // gzread returns 0 both at a clean end and at a truncated stream; only the former is ok.
@@ -44,6 +49,10 @@ uint32_t read_be32(const std::vector<uint8_t>& b, size_t at) {
 }  // namespace
 
 std::vector<uint8_t> read_file_bytes(const std::string& path) {
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error)) fail("{} is a directory, not a data file", path);
+  const auto size = std::filesystem::file_size(path, error);
+  if (!error && size > kMaxDataFileBytes) fail("{} has {} bytes, above the limit of {} for a data file", path, size, kMaxDataFileBytes);
   std::ifstream in(path, std::ios::binary);
   if (!in) fail("cannot open {}", path);
   char magic[2] = {0, 0};
@@ -68,6 +77,10 @@ IdxArray read_idx(const std::string& path) {
   size_t count = 1;
   for (size_t d = 0; d < rank; ++d) {
     array.dims.push_back(read_be32(bytes, 4 + 4 * d));
+    // Checked: a product that wraps could match the file size and index past the data.
+    const auto dim = static_cast<size_t>(array.dims.back());
+    if (dim == 0 || count > kMaxDataFileBytes / dim)
+      fail("{}: IDX dimensions {} are empty or larger than any file", path, fmt::join(array.dims, " x "));
     count *= static_cast<size_t>(array.dims.back());
   }
   const size_t offset = 4 + 4 * rank;

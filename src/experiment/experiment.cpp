@@ -16,6 +16,7 @@
 #include "domino/runtime.h"
 #include "domino/readers.h"
 #include "experiment/report.h"
+#include "io/run_dir.h"
 #include "util/files.h"
 
 namespace fs = std::filesystem;
@@ -31,10 +32,7 @@ std::string slug(const std::string& budget) {
   return s;
 }
 
-nlohmann::json read_json(const fs::path& path) {
-  const auto bytes = read_file_bytes(path.string());
-  return nlohmann::json::parse(bytes.begin(), bytes.end());
-}
+nlohmann::json read_json(const fs::path& path) { return read_json_file(path.string()); }
 
 template <typename T>
 T get(const nlohmann::json& j, const char* key, const std::string& source, T fallback) {
@@ -52,7 +50,8 @@ class Runner {
       : spec_(spec), out_(spec.out), cache_(spec.cache.empty() ? spec.out : spec.cache) {}
 
   ExperimentResult run() {
-    fs::create_directories(out_);
+    // One experiment at a time in `out`; its cells resume by design, so nothing there is refused.
+    const RunDirLock lock(out_.string(), RunDirMode::Force, "");
     const std::string dense = dense_checkpoint();
     const auto checkpoint = load_checkpoint(dense);
     dense_config_ = merge_config(TrainConfig{}, checkpoint.config, dense);
@@ -89,6 +88,7 @@ class Runner {
     config.precision = spec_.precision;
     config.memory_format = spec_.memory_format;
     config.resume = fs::exists(path);
+    config.force = !config.resume;  // the experiment owns its directories; a run killed before its first checkpoint restarts
     fmt::print(stderr, "[{}] dense model -> {}\n", spec_.name, path);
     run_train_job(config);
     return path;
@@ -153,6 +153,7 @@ class Runner {
     job.memory_format = spec_.memory_format;
     job.out = dir.string();
     job.resume = fs::exists(dir / "checkpoint.pt");
+    job.force = !job.resume;
     fmt::print(stderr, "[{}] {} at {} -> {}\n", spec_.name, source, to_string(target), dir.string());
     auto r = run_search_job(job);
     r.scheme.source = source;
@@ -219,6 +220,7 @@ class Runner {
     job.config.precision = to_string(resolve_precision(job.config.precision, resolve_device(job.config.device)));
     job.config.out = dir.string();
     job.config.resume = fs::exists(dir / "checkpoint.pt");
+    job.config.force = !job.config.resume;
     if (fs::exists(dir / "config.json")) check_same_computation(read_json(dir / "config.json"), job.config, dir);
     if (fs::exists(job.scheme)) check_same_scheme(load_scheme(job.scheme), scheme, dir);
     if (!fs::exists(dir / "result.json")) {
@@ -251,19 +253,24 @@ class Runner {
   Scheme dense_scheme_;
 };
 
+// A misspelt key must not silently run the default ("max-iter: 5" ran 100 000 iterations).
+void check_keys(const nlohmann::json& j, const std::set<std::string>& keys, const std::string& where) {
+  if (!j.is_object()) fail("{}: expected a mapping, got {}", where, j.dump());
+  for (const auto& item : j.items())
+    if (!keys.count(item.key())) fail("{}: unknown key '{}' (valid: {})", where, item.key(), fmt::join(keys, ", "));
+}
+
 }  // namespace
 
 ExperimentSpec load_experiment(const std::string& path) {
   const auto j = load_yaml_file(path);
-  const std::set<std::string> keys = {"name", "out", "dense", "M", "layout", "candidates", "budgets",
-                                      "schemes", "seeds", "search", "cache", "finetune", "threads", "device",
-                                      "precision", "memory-format"};
-  for (const auto& item : j.items())
-    if (!keys.count(item.key())) fail("{}: unknown key '{}' (valid: {})", path, item.key(), fmt::join(keys, ", "));
+  check_keys(j, {"name", "out", "dense", "M", "layout", "candidates", "budgets", "schemes", "seeds", "search", "cache",
+                 "finetune", "threads", "device", "precision", "memory-format"}, path);
   ExperimentSpec s;
   s.name = get(j, "name", path, fs::path(path).stem().string());
   s.out = get(j, "out", path, "runs/experiments/" + s.name);
   const auto dense = get(j, "dense", path, nlohmann::json::object());
+  check_keys(dense, {"checkpoint", "train"}, path + ": dense");
   s.dense_checkpoint = get(dense, "checkpoint", path, std::string());
   s.dense_train = get(dense, "train", path, std::string());
   if (s.dense_checkpoint.empty() == s.dense_train.empty())
@@ -279,10 +286,18 @@ ExperimentSpec load_experiment(const std::string& path) {
   for (const auto& name : s.schemes)
     if (!kSchemes.count(name)) fail("{}: unknown scheme source '{}' (valid: {})", path, name, fmt::join(kSchemes, ", "));
   if (s.budgets.empty() || s.schemes.empty()) fail("{}: needs at least one budget and one scheme", path);
+  if (j.contains("seeds"))
+    for (const auto& seed : j.at("seeds").is_array() ? j.at("seeds") : nlohmann::json::array({j.at("seeds")}))
+      if (!seed.is_number_integer() || seed.get<int64_t>() < 0)
+        fail("{}: seeds must be a list of non-negative integers, got {}", path, j.at("seeds").dump());
   s.seeds = get(j, "seeds", path, s.seeds);
   s.search = get(j, "search", path, s.search);
+  check_keys(s.search, {"lambda", "kp", "kc", "vr", "lr", "batch-size", "max-iters"}, path + ": search");
   s.cache = get(j, "cache", path, s.out);
   s.finetune = get(j, "finetune", path, s.finetune);
+  auto training_options = s.finetune;  // checked now, not when the first cell starts hours later
+  if (training_options.is_object()) training_options.erase("recipe");
+  merge_config(TrainConfig{}, training_options, path + ": finetune");
   s.threads = get(j, "threads", path, s.threads);
   s.device = get(j, "device", path, s.device);
   s.precision = get(j, "precision", path, s.precision);

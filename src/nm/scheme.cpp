@@ -3,6 +3,7 @@
 #include <fnmatch.h>
 
 #include <cctype>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -21,7 +22,26 @@ double sum_layers(const std::vector<LayerScheme>& layers, F f) {
   return total;
 }
 
+// nlohmann converts 4.5 to 4 and 1e300 to garbage: sizes must be whole numbers in the file.
+int64_t whole(const nlohmann::json& j, const std::string& source, const std::string& what) {
+  if (!j.is_number_integer() || (j.is_number_unsigned() && j.get<uint64_t>() > uint64_t{1} << 62))
+    fail("{}: {} must be a whole number, got {}", source, what, j.dump());
+  return j.get<int64_t>();
+}
+
+std::vector<int64_t> positive_dims(const nlohmann::json& j, const std::string& source, const std::string& what) {
+  if (!j.is_array() || j.empty() || j.size() > 8) fail("{}: {} must be a list of 1 to 8 sizes, got {}", source, what, j.dump());
+  std::vector<int64_t> out;
+  for (const auto& d : j) {
+    out.push_back(whole(d, source, what));
+    if (out.back() < 1 || out.back() > (int64_t{1} << 31)) fail("{}: {} has an impossible size {}", source, what, out.back());
+  }
+  return out;
+}
+
 std::string read_text(const std::string& path) {
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error)) fail("{} is a directory, not a scheme file", path);
   std::ifstream in(path);
   if (!in) fail("scheme file {} not found or unreadable", path);
   std::stringstream ss;
@@ -139,10 +159,10 @@ Scheme scheme_from_json(const nlohmann::json& j, const std::string& source) {
     s.model = j.at("model").get<std::string>();
     s.dataset = j.at("dataset").get<std::string>();
     s.source = j.at("source").get<std::string>();
-    const auto input = j.at("input").get<std::vector<int64_t>>();
+    const auto input = positive_dims(j.at("input"), source, "'input'");
     if (input.size() != 3) fail("{}: 'input' must be [C, H, W]", source);
     s.input = {input[0], input[1], input[2]};
-    s.M = j.at("M").get<int64_t>();
+    s.M = whole(j.at("M"), source, "'M'");
     s.layout = parse_layout(j.at("layout").get<std::string>());
     s.policy = j.at("policy").get<std::string>();
     if (!j.at("target").is_null()) s.target = Target{j["target"].at("kind").get<std::string>(), j["target"].at("value").get<double>()};
@@ -150,11 +170,13 @@ Scheme scheme_from_json(const nlohmann::json& j, const std::string& source) {
       LayerScheme l;
       l.name = lj.at("name").get<std::string>();
       l.kind = lj.at("kind").get<std::string>();
-      l.shape = lj.at("shape").get<std::vector<int64_t>>();
-      l.N = lj.at("N").get<int64_t>();
-      l.M = lj.at("M").get<int64_t>();
-      l.dense_params = lj.at("dense_params").get<int64_t>();
-      l.dense_flops = lj.at("dense_flops").get<int64_t>();
+      const std::string what = "layer " + l.name + "'s ";
+      l.shape = positive_dims(lj.at("shape"), source, what + "shape");
+      l.N = whole(lj.at("N"), source, what + "N");
+      l.M = whole(lj.at("M"), source, what + "M");
+      l.dense_params = whole(lj.at("dense_params"), source, what + "dense_params");
+      l.dense_flops = whole(lj.at("dense_flops"), source, what + "dense_flops");
+      if (l.M < 1 || l.M > 256) fail("{}: layer {} has M={} (1..256 supported)", source, l.name, l.M);
       l.searchable = lj.value("searchable", true);
       l.note = lj.value("note", "");
       if (l.N < 1 || l.N > l.M) fail("{}: layer {} has N={} outside 1..M={}", source, l.name, l.N, l.M);

@@ -10,6 +10,7 @@
 #include "domino/precision.h"
 #include "domino/runtime.h"
 #include "domino/search.h"
+#include "io/run_dir.h"
 
 namespace fs = std::filesystem;
 
@@ -35,6 +36,9 @@ TrainConfig search_config(const SearchJob& job, TrainConfig dense) {
   dense.max_iters = job.max_iters;
   dense.out = job.out;
   dense.resume = job.resume;
+  dense.force = job.force;
+  dense.checkpoint_every = job.checkpoint_every;
+  dense.checkpoint_minutes = job.checkpoint_minutes;
   dense.log_every = job.log_every;
   if (!job.data_dir.empty()) dense.data_dir = job.data_dir;
   return dense;
@@ -56,6 +60,7 @@ void refuse_unreachable(const Scheme& scheme, const SearchOptions& o, int64_t sm
 
 SearchResult run_search_job(const SearchJob& job) {
   if (job.max_iters <= 0) fail("--max-iters (the search's iteration budget) must be positive");
+  const RunDirLock lock(job.out, run_dir_mode(job.resume, job.force), checkpoint_path(job.out));
   const auto checkpoint = starting_checkpoint(job.checkpoint, job.pretrained.config(job.data_dir));
   const auto dense_config = merge_config(TrainConfig{}, checkpoint.config, job.checkpoint);
   auto config = search_config(job, dense_config);

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <set>
 
 #include "domino/error.h"
 #include "util/files.h"
@@ -38,8 +39,9 @@ class Reader {
     std::memcpy(&value, take(sizeof(T)), sizeof(T));
     return value;
   }
+  size_t left() const { return b_.size() - at_; }
   const char* take(size_t n) {
-    if (at_ + n > b_.size()) fail("{}: truncated N:M file (needs {} more bytes at offset {})", path_, n, at_);
+    if (n > left()) fail("{}: truncated N:M file (needs {} more bytes at offset {})", path_, n, at_);
     const char* p = b_.data() + at_;
     at_ += n;
     return p;
@@ -54,18 +56,40 @@ class Reader {
 
 }  // namespace
 
-TensorDict load_weights(const std::string& path) {
+WeightFile read_weight_file(const std::string& path) {
   const auto dict = read_pickled_dict(path, "weight file");
-  if (dict.contains("format")) return checkpoint_from_dict(dict, path).model_state;
-  TensorDict out;
+  WeightFile out;
+  if (dict.contains("format")) {
+    out.checkpoint = checkpoint_from_dict(dict, path);
+    out.state = out.checkpoint->model_state;
+    return out;
+  }
   for (const auto& item : dict) {
     if (!item.key().isString() || !item.value().isTensor()) fail("{} does not hold a dict of name -> tensor", path);
-    out.insert(item.key().toStringRef(), item.value().toTensor());
+    out.state.insert(item.key().toStringRef(), item.value().toTensor());
   }
   return out;
 }
 
+TensorDict load_weights(const std::string& path) { return read_weight_file(path).state; }
+
+void check_scheme_covers(const TensorDict& state, const Scheme& scheme, const std::string& source) {
+  std::set<std::string> named;
+  for (const auto& l : scheme.layers) {
+    layer_weight(state, l, source);
+    named.insert(l.name + ".weight");
+  }
+  for (const auto& item : state) {
+    const auto& name = item.key();
+    const bool is_layer = item.value().dim() == 4 || item.value().dim() == 2;
+    if (is_layer && name.size() > 7 && name.compare(name.size() - 7, 7, ".weight") == 0 && !named.count(name))
+      fail("the scheme has no entry for {} of {}{}", name.substr(0, name.size() - 7), source,
+           scheme.model.empty() ? std::string(" (a scheme for another model?)") : fmt::format(" (the scheme is for {})", scheme.model));
+  }
+}
+
 TensorDict pruned_state(const TensorDict& state, const Scheme& scheme) {
+  check_scheme_covers(state, scheme, "the weights");
   TensorDict out = state.copy();
   for (const auto& l : scheme.layers) {
     if (l.N >= l.M) continue;
@@ -134,18 +158,31 @@ std::vector<NmLayer> read_nm(const std::string& path) {
   Reader r(std::vector<char>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()), path);
   if (std::memcmp(r.take(4), kMagic, 4) != 0) fail("{} is not an N:M weight file (bad magic)", path);
   if (const auto v = r.get<uint32_t>(); v != kVersion) fail("{}: N:M format version {} unsupported (expected {})", path, v, kVersion);
-  std::vector<NmLayer> layers(r.get<uint32_t>());
+  // Every count is checked against the bytes left before anything is allocated for it.
+  constexpr size_t kSmallestLayer = 4 + 4 + 4 + 4 + 1 + 8;
+  const auto count = r.get<uint32_t>();
+  if (count > r.left() / kSmallestLayer) fail("{}: truncated N:M file ({} layers declared)", path, count);
+  std::vector<NmLayer> layers(count);
   for (auto& l : layers) {
     const auto name_length = r.get<uint32_t>();
     l.name.assign(r.take(name_length), name_length);
-    l.shape.resize(r.get<uint32_t>());
-    for (auto& d : l.shape) d = r.get<int64_t>();
+    const auto dims = r.get<uint32_t>();
+    if (dims < 1 || dims > 8) fail("{}: layer {} has {} dimensions", path, l.name, dims);
+    l.shape.resize(dims);
+    int64_t numel = 1;
+    for (auto& d : l.shape) {
+      d = r.get<int64_t>();
+      if (d < 1 || d > (int64_t{1} << 40) / numel) fail("{}: layer {} has an impossible shape", path, l.name);
+      numel *= d;
+    }
     l.N = r.get<uint32_t>();
     l.M = r.get<uint32_t>();
     l.layout = r.get<uint8_t>() == 0 ? Layout::NHWC : Layout::NCHW;
     const auto groups = r.get<int64_t>();
-    if (l.N < 1 || l.N > l.M || l.M > 255 || groups * l.M != c10::multiply_integers(l.shape))
+    if (l.N < 1 || l.N > l.M || l.M > 255 || groups < 1 || groups != numel / l.M || numel % l.M != 0)
       fail("{}: layer {} has inconsistent N={}, M={}, {} groups for shape [{}]", path, l.name, l.N, l.M, groups, fmt::join(l.shape, ", "));
+    if (static_cast<uint64_t>(groups) > r.left() / static_cast<uint64_t>(l.N * 5))
+      fail("{}: truncated N:M file (layer {} needs {} bytes)", path, l.name, groups * l.N * 5);
     l.values = torch::empty({groups, l.N}, torch::kFloat);
     std::memcpy(l.values.data_ptr<float>(), r.take(static_cast<size_t>(groups * l.N * 4)), static_cast<size_t>(groups * l.N * 4));
     l.indices = torch::empty({groups, l.N}, torch::kUInt8);
@@ -157,6 +194,7 @@ std::vector<NmLayer> read_nm(const std::string& path) {
 }
 
 std::vector<LayerCheck> verify_nm(const TensorDict& weights, const Scheme& scheme) {
+  check_scheme_covers(weights, scheme, "the weight file");
   std::vector<LayerCheck> out;
   for (const auto& l : scheme.layers) {
     const auto& w = layer_weight(weights, l, "the weight file");

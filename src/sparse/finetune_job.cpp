@@ -9,6 +9,7 @@
 #include "domino/layer_table.h"
 #include "domino/precision.h"
 #include "domino/runtime.h"
+#include "io/run_dir.h"
 #include "util/files.h"
 
 namespace fs = std::filesystem;
@@ -44,7 +45,8 @@ TrainConfig finetune_recipe(const std::string& recipe, TrainConfig c) {
 std::optional<Scheme> scheme_of(const Checkpoint& checkpoint, const std::string& source) {
   const auto found = checkpoint.extra.find("scheme");
   if (found == checkpoint.extra.end()) return std::nullopt;
-  return scheme_from_json(nlohmann::json::parse(found->value().toStringRef()), source);
+  if (!found->value().isString()) fail("{}: its scheme entry is not text", source);
+  return scheme_from_json(parse_json(found->value().toStringRef(), source + " (its scheme)"), source);
 }
 
 FinetuneResult run_finetune_job(const FinetuneJob& job) {
@@ -56,7 +58,10 @@ FinetuneResult run_finetune_job(const FinetuneJob& job) {
   auto model = model_from_checkpoint(dense, job.checkpoint);
   const auto table = build_layer_table(*model, spec.shape);
   Scheme scheme = load_scheme(job.scheme, &table);
+  if (!scheme.model.empty() && scheme.model != dense.model)
+    fail("{} is a scheme for {}, but {} holds a {}", job.scheme, scheme.model, job.checkpoint, dense.model);
   check_scheme_fits(scheme, table, job.scheme);
+  const RunDirLock lock(c.out, run_dir_mode(c.resume, c.force), checkpoint_path(c.out));  // nothing written before this
   if (scheme.model.empty()) scheme.model = c.model;
   if (scheme.dataset.empty()) scheme.dataset = c.dataset;
 

@@ -51,23 +51,32 @@ void save_checkpoint(const Checkpoint& c, const std::string& path) {
 Checkpoint load_checkpoint(const std::string& path) { return checkpoint_from_dict(read_pickled_dict(path, "checkpoint"), path); }
 
 Checkpoint checkpoint_from_dict(const c10::impl::GenericDict& d, const std::string& path) {
-  auto get = [&](const char* key) {
+  // Each entry checked for its type: LibTorch's accessors end in an internal assert otherwise.
+  auto get = [&](const char* key, bool (c10::IValue::*is)() const, const char* type) {
     auto found = d.find(std::string(key));
     if (found == d.end()) fail("{} is not a domino checkpoint (no '{}' entry)", path, key);
+    if (!(found->value().*is)()) fail("{} is damaged: its '{}' entry is not {}", path, key, type);
     return found->value();
   };
-  if (!get("format").isString() || get("format").toStringRef() != kFormat)
+  const auto text = [&](const char* key) { return get(key, &c10::IValue::isString, "text").toStringRef(); };
+  const auto integer = [&](const char* key) { return get(key, &c10::IValue::isInt, "an integer").toInt(); };
+  if (!d.contains("format") || !d.at("format").isString() || d.at("format").toStringRef() != kFormat)
     fail("{} is not a domino checkpoint of format {}", path, kFormat);
   Checkpoint c;
-  c.model = get("model").toStringRef();
-  c.model_options = {get("in_channels").toInt(), get("num_classes").toInt()};
-  c.config = nlohmann::json::parse(get("config").toStringRef());
-  c.iteration = get("iteration").toInt();
-  c.epoch = d.contains("epoch") ? d.at("epoch").toInt() : 0;  // absent in files from before it was recorded
-  c.model_state = tensor_dict(get("model_state"), path);
-  c.optimizer_state = tensor_dict(get("optimizer_state"), path);
-  c.rng_state = get("rng_state").toTensor();
-  for (const auto& item : get("extra").toGenericDict()) c.extra.insert(item.key(), item.value());
+  c.model = text("model");
+  c.model_options = {integer("in_channels"), integer("num_classes")};
+  c.config = parse_json(text("config"), path + " (its config)");
+  if (!c.config.is_object()) fail("{} is damaged: its config is not a mapping", path);
+  c.iteration = integer("iteration");
+  c.epoch = d.contains("epoch") ? integer("epoch") : 0;  // absent in files from before it was recorded
+  if (c.iteration < 0 || c.epoch < 0) fail("{} is damaged: negative iteration or epoch", path);
+  c.model_state = tensor_dict(get("model_state", &c10::IValue::isGenericDict, "a dict"), path);
+  c.optimizer_state = tensor_dict(get("optimizer_state", &c10::IValue::isGenericDict, "a dict"), path);
+  c.rng_state = get("rng_state", &c10::IValue::isTensor, "a tensor").toTensor();
+  for (const auto& item : get("extra", &c10::IValue::isGenericDict, "a dict").toGenericDict()) {
+    if (!item.key().isString()) fail("{} is damaged: its 'extra' entry has a key that is not text", path);
+    c.extra.insert(item.key(), item.value());
+  }
   return c;
 }
 

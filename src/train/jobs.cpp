@@ -8,6 +8,7 @@
 #include "domino/error.h"
 #include "domino/precision.h"
 #include "domino/runtime.h"
+#include "io/run_dir.h"
 #include "util/files.h"
 
 namespace fs = std::filesystem;
@@ -64,6 +65,7 @@ std::shared_ptr<BatchLoader> make_eval_loader(const TrainConfig& c, EvalSplit sp
 
 TrainJobResult run_train_job(TrainConfig c) {
   validate(c);
+  const RunDirLock lock(c.out, run_dir_mode(c.resume, c.force), checkpoint_path(c.out));
   set_threads(c.threads);
   const auto device = resolve_device(c.device);
   c.precision = to_string(resolve_precision(c.precision, device));  // config.json says what was computed

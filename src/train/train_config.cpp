@@ -3,12 +3,14 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <type_traits>
 
 #include "domino/datasets.h"
 #include "domino/error.h"
 #include "domino/models.h"
 #include "domino/precision.h"
+#include "domino/runtime.h"
 #include "domino/schedule.h"
 
 namespace domino {
@@ -42,8 +44,11 @@ void for_each_field(Config& c, F&& f) {
   f("memory-format", c.memory_format, "layout of activations and conv weights: channels-last or contiguous (NCHW)", true);
   f("max-iters", c.max_iters, "stop after this many iterations in all (0: no cap); for smoke runs and tests", true);
   f("log-every", c.log_every, "iterations between lines of metrics.jsonl", true);
+  f("checkpoint-every", c.checkpoint_every, "also checkpoint every this many iterations (0: only by time and at epoch ends)", true);
+  f("checkpoint-minutes", c.checkpoint_minutes, "also checkpoint when this many minutes passed since the last one (0: never by time)", true);
   f("out", c.out, "directory for the checkpoint, metrics and config of the run", true);
   f("resume", c.resume, "continue the run in --out from its checkpoint", true);
+  f("force", c.force, "start afresh in an --out that holds another run, replacing it (otherwise refused)", true);
 }
 
 template <typename T>
@@ -64,15 +69,33 @@ const char* type_name() {
   else return "a list of integers";
 }
 
-nlohmann::json yaml_to_json(const YAML::Node& node) {
+// Configs are small; an alias-laden file ("billion laughs") expands a few hundred bytes into
+// billions of values, so the expansion is counted as it is walked.
+constexpr int64_t kMaxConfigValues = 100'000;
+constexpr int kMaxConfigDepth = 64;
+constexpr std::uintmax_t kMaxConfigBytes = 16u << 20;
+
+struct YamlWalk {
+  const std::string& path;
+  int64_t values = 0;
+};
+
+nlohmann::json yaml_to_json(const YAML::Node& node, YamlWalk& walk, int depth) {
+  if (++walk.values > kMaxConfigValues)
+    fail("config file {}: expands to more than {} values, the limit (aliases nested in aliases?)", walk.path,
+         kMaxConfigValues);
+  if (depth > kMaxConfigDepth) fail("config file {}: nests more than {} levels deep (the limit)", walk.path, kMaxConfigDepth);
   if (node.IsMap()) {
     nlohmann::json out = nlohmann::json::object();
-    for (const auto& item : node) out[item.first.as<std::string>()] = yaml_to_json(item.second);
+    for (const auto& item : node) {
+      if (!item.first.IsScalar()) fail("config file {}: a key is not a plain name", walk.path);
+      out[item.first.as<std::string>()] = yaml_to_json(item.second, walk, depth + 1);
+    }
     return out;
   }
   if (node.IsSequence()) {
     nlohmann::json out = nlohmann::json::array();
-    for (const auto& item : node) out.push_back(yaml_to_json(item));
+    for (const auto& item : node) out.push_back(yaml_to_json(item, walk, depth + 1));
     return out;
   }
   if (node.IsNull()) return nullptr;
@@ -165,6 +188,10 @@ nlohmann::json parse_option_text(const std::string& key, const std::string& text
 }
 
 nlohmann::json load_yaml_file(const std::string& path) {
+  std::error_code size_error;
+  const auto bytes = std::filesystem::file_size(path, size_error);
+  if (!size_error && bytes > kMaxConfigBytes)
+    fail("config file {}: {} bytes, above the limit of {} for a config", path, bytes, kMaxConfigBytes);
   YAML::Node root;
   try {
     root = YAML::LoadFile(path);
@@ -175,7 +202,8 @@ nlohmann::json load_yaml_file(const std::string& path) {
   }
   if (root.IsNull()) return nlohmann::json::object();
   if (!root.IsMap()) fail("config file {}: expected a mapping of option names to values", path);
-  return yaml_to_json(root);
+  YamlWalk walk{path};
+  return yaml_to_json(root, walk, 0);
 }
 
 TrainConfig legacy_config_defaults() {
@@ -192,13 +220,15 @@ void validate(const TrainConfig& c) {
   if (c.momentum < 0 || c.momentum >= 1) fail("--momentum must be in [0, 1), got {}", c.momentum);
   if (c.weight_decay < 0) fail("--weight-decay must not be negative, got {}", c.weight_decay);
   if (c.val_split < 0 || c.val_split >= 1) fail("--val-split must be in [0, 1), got {}", c.val_split);
-  if (c.threads < 0 || c.workers < 0) fail("--threads and --workers must not be negative");
+  check_thread_count(c.threads, "thread count");
+  check_thread_count(c.workers, "worker count");
   if (c.max_iters < 0) fail("--max-iters must not be negative, got {}", c.max_iters);
   const std::vector<std::string> precisions = {"auto", "fp32", "bf16", "fp16"};
   if (std::find(precisions.begin(), precisions.end(), c.precision) == precisions.end())
     fail("unknown precision '{}' (valid: {})", c.precision, fmt::join(precisions, ", "));
   parse_memory_format(c.memory_format);
   if (c.log_every <= 0) fail("--log-every must be positive, got {}", c.log_every);
+  if (c.checkpoint_every < 0 || c.checkpoint_minutes < 0) fail("checkpoint-every and checkpoint-minutes must not be negative");
   LrSchedule schedule;
   schedule.kind = c.schedule;
   schedule.base_lr = c.lr;

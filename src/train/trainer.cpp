@@ -63,7 +63,7 @@ class Loop {
   TrainResult run() {
     fs::create_directories(cfg_.out);
     if (cfg_.resume) restore();
-    MetricsLog metrics(fs::path(cfg_.out) / "metrics.jsonl", /*append=*/cfg_.resume);
+    MetricsLog metrics(fs::path(cfg_.out) / "metrics.jsonl", /*append=*/cfg_.resume, iteration_);
     const auto start = Clock::now();
     const int64_t per_epoch = schedule_.iters_per_epoch;
     const bool open_ended = s_.hooks && !s_.hooks->progress_note().empty();
@@ -103,6 +103,7 @@ class Loop {
           result.stop = StopReason::Hook;
           break;
         }
+        if (checkpoint_due() && iteration_ % per_epoch != 0 && iteration_ < stop_at_) save();  // epoch ends save below
         if (interrupt_requested()) {
           save();
           fail("interrupted at iteration {}; checkpoint saved to {}; continue with --resume --out {}", iteration_, path_,
@@ -156,7 +157,14 @@ class Loop {
     return {loss_value, correct};
   }
 
+  bool checkpoint_due() const {
+    if (cfg_.checkpoint_every > 0 && iteration_ % cfg_.checkpoint_every == 0) return true;
+    return cfg_.checkpoint_minutes > 0 &&
+           std::chrono::duration<double>(Clock::now() - last_save_).count() >= 60 * cfg_.checkpoint_minutes;
+  }
+
   void save() {
+    last_save_ = Clock::now();
     Checkpoint c;
     c.model = s_.model_name;
     c.model_options = s_.model_options;
@@ -209,6 +217,7 @@ class Loop {
   LrSchedule schedule_;
   int64_t stop_at_ = 0;
   int64_t iteration_ = 0;
+  Clock::time_point last_save_ = Clock::now();
 };
 
 }  // namespace

@@ -1,12 +1,17 @@
 #include "util/files.h"
 
+#include <caffe2/serialize/inline_container.h>
 #include <torch/torch.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <sstream>
 
 #include "domino/error.h"
+#include "io/pickle_scan.h"
 
 namespace fs = std::filesystem;
 
@@ -14,25 +19,75 @@ namespace domino {
 
 void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& body) {
   const fs::path target(path);
-  if (target.has_parent_path()) fs::create_directories(target.parent_path());
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    body(out);
-    out.flush();
-    if (!out) fail("could not write {}", tmp);
+  std::error_code error;
+  if (fs::is_directory(target, error)) fail("cannot write {}: it is a directory", path);
+  if (target.has_parent_path()) {
+    fs::create_directories(target.parent_path(), error);
+    if (error) fail("cannot create the folder of {}: {}", path, error.message());
   }
-  fs::rename(tmp, target);
+  const std::string tmp = path + ".tmp";
+  try {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) fail("cannot write {}: {}", tmp, std::strerror(errno));
+    body(out);
+    out.close();
+    if (!out) fail("could not write {} (disk full?)", tmp);
+    fs::rename(tmp, target, error);
+    if (error) fail("cannot replace {}: {}", path, error.message());
+  } catch (...) {
+    fs::remove(tmp, error);  // a failed write leaves the old file and no partial one (a full disk stays usable)
+    throw;
+  }
 }
 
 void write_json_file(const std::string& path, const nlohmann::json& value) {
   write_file_atomic(path, [&](std::ostream& out) { out << value.dump(2) << '\n'; });
 }
 
+nlohmann::json parse_json(std::string_view text, const std::string& source) {
+  constexpr int kMaxDepth = 100;  // our files nest < 6 deep
+  const nlohmann::json::parser_callback_t limit_depth = [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+    if (depth > kMaxDepth) fail("{} nests JSON more than {} levels deep (the limit)", source, kMaxDepth);
+    return true;
+  };
+  auto value = nlohmann::json::parse(text, limit_depth, /*allow_exceptions=*/false);
+  if (value.is_discarded()) fail("{} is not valid JSON (damaged, or not written by domino)", source);
+  return value;
+}
+
+nlohmann::json read_json_file(const std::string& path) {
+  std::error_code error;
+  if (fs::is_directory(path, error)) fail("{} is a directory, not a JSON file", path);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("{} not found or unreadable", path);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return parse_json(text, path);
+}
+
+namespace {
+
+// Scans the pickle before LibTorch builds it: torch::pickle_load has no depth limit.
+void check_archive_pickle(const std::vector<char>& bytes, const std::string& path, const std::string& what) {
+  if (bytes.size() < 2 || bytes[0] != 'P' || bytes[1] != 'K') return check_pickle({bytes.data(), bytes.size()}, path, what);
+  std::string pickle;
+  try {
+    std::istringstream in(std::string(bytes.begin(), bytes.end()));
+    caffe2::serialize::PyTorchStreamReader archive(&in);
+    auto [data, size] = archive.getRecord("data.pkl");
+    pickle.assign(static_cast<const char*>(data.get()), size);
+  } catch (const c10::Error& e) {
+    fail("{} is not a readable {} (truncated or damaged): {}", path, what, e.msg().substr(0, e.msg().find('\n')));
+  }
+  check_pickle(pickle, path, what);
+}
+
+}  // namespace
+
 c10::impl::GenericDict read_pickled_dict(const std::string& path, const std::string& what) {
   std::ifstream in(path, std::ios::binary);
   if (!in) fail("{} {} not found", what, path);
   std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  check_archive_pickle(bytes, path, what);
   c10::IValue value;
   try {
     value = torch::pickle_load(bytes);

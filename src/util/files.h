@@ -9,12 +9,18 @@
 #include <functional>
 #include <ostream>
 #include <string>
+#include <string_view>
 
 namespace domino {
 
 // Writes through `body` to path.tmp, then renames it over `path`; creates parent folders.
 void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& body);
 void write_json_file(const std::string& path, const nlohmann::json& value);  // atomic, indented
+
+// JSON from outside (a file, a string a checkpoint carries): a damaged or too deeply
+// nested text is an error naming `source`, not an exception of the JSON library.
+nlohmann::json parse_json(std::string_view text, const std::string& source);
+nlohmann::json read_json_file(const std::string& path);
 
 // A file written by torch::pickle_save (or Python's torch.save) holding a dict. `what`
 // names the kind of file in errors ("checkpoint", "weight file").

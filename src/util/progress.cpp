@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "domino/error.h"
+#include "util/files.h"
 
 namespace domino {
 
@@ -56,8 +57,25 @@ void Progress::finish(int64_t done, const std::string& stats) {
   std::fflush(out_);
 }
 
-MetricsLog::MetricsLog(const std::string& path, bool append)
-    : out_(path, append ? std::ios::app : std::ios::trunc) {
+namespace {
+
+void drop_records_after(const std::string& path, int64_t iteration) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::string kept, line;
+  while (std::getline(in, line)) {
+    if (in.eof()) break;  // no newline: cut short by a kill
+    const auto record = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (record.is_object() && record.value("iteration", int64_t{0}) <= iteration) kept += line + '\n';
+  }
+  write_file_atomic(path, [&](std::ostream& out) { out << kept; });
+}
+
+}  // namespace
+
+MetricsLog::MetricsLog(const std::string& path, bool append, int64_t resumed_at) {
+  if (append) drop_records_after(path, resumed_at);
+  out_.open(path, append ? std::ios::app : std::ios::trunc);
   if (!out_) fail("cannot write metrics log {}", path);
 }
 

@@ -22,8 +22,16 @@ void on_signal(int signal) {
 
 }  // namespace
 
+int max_threads() { return static_cast<int>(std::max(64u, 8 * std::thread::hardware_concurrency())); }
+
+void check_thread_count(int64_t n, const char* what) {
+  if (n < 0) fail("{} must not be negative, got {}", what, n);
+  if (n > max_threads())
+    fail("{} {} is above the limit of {} (8 per core of this machine, at least 64)", what, n, max_threads());
+}
+
 void set_threads(int threads) {
-  if (threads < 0) fail("thread count must not be negative, got {}", threads);
+  check_thread_count(threads, "thread count");
   const int n = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   torch::set_num_threads(n);
 }

@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "domino/error.h"
+#include "io/pickle_scan.h"
 
 namespace domino {
 namespace {
@@ -48,6 +49,7 @@ class Unpickler {
       : archive_(archive), source_(std::move(source)) {
     auto [data, size] = archive_.getRecord("data.pkl");
     bytes_.assign(static_cast<const char*>(data.get()), size);
+    check_pickle(bytes_, source_, "PyTorch state dict");
   }
 
   Value run() {
@@ -67,7 +69,7 @@ class Unpickler {
   }
 
   std::string_view take(size_t n) {
-    if (pos_ + n > bytes_.size()) bad("its pickle is truncated");
+    if (n > bytes_.size() - pos_) bad("its pickle is truncated");
     std::string_view out(bytes_.data() + pos_, n);
     pos_ += n;
     return out;
