@@ -75,6 +75,19 @@ TEST_F(HostileInput, PickleScanFollowsMemoAndMutation) {
   test::expect_error_containing([] { check_pickle(std::string("\x80\x02\xff.", 4), "op"); }, {"unknown pickle opcode 0xff"});
 }
 
+// An archive entry declaring 4 GiB in a file of a few hundred bytes: refused before the zip
+// reader allocates it (the fuzzer found LibTorch's reader taking the 4 GiB).
+TEST_F(HostileInput, ArchiveEntriesCannotDeclareMoreThanTheFileHolds) {
+  write_archive(dir_ / "ok.pt", nested_tuples(3));
+  auto bytes = test::read_text(dir_ / "ok.pt");
+  const auto entry = bytes.find(std::string("PK\x01\x02", 4));
+  ASSERT_NE(entry, std::string::npos);
+  bytes.replace(entry + 24, 4, std::string("\xf0\xff\xff\xff", 4));  // uncompressed size
+  test::write_bytes(dir_ / "huge.pt", {bytes.begin(), bytes.end()});
+  test::expect_error_containing([&] { read_pytorch_state_dict(dir_ / "huge.pt"); }, {"huge.pt", "declares 4294967280 bytes"});
+  test::expect_error_containing([&] { load_checkpoint(dir_ / "huge.pt"); }, {"huge.pt", "declares 4294967280 bytes"});
+}
+
 TEST_F(HostileInput, OverflowingStringLengthInAStateDict) {
   const auto file = dir_ / "long.pt";
   write_archive(file, std::string("\x80\x02\x8d\xf8\xff\xff\xff\xff\xff\xff\xff.", 12));
@@ -305,6 +318,20 @@ TEST_F(HostileInput, DataFilesDirectoriesAndOverflowingHeaders) {
   for (uint32_t v : {1u, 0xffffffffu}) nm.append(reinterpret_cast<const char*>(&v), 4);
   test::write_bytes(dir_ / "many.nm", {nm.begin(), nm.end()});
   test::expect_error_containing([&] { read_nm(dir_ / "many.nm"); }, {"many.nm", "truncated", "4294967295 layers"});
+}
+
+// Inputs the fuzzers found (tests/fuzz_regressions/<reader>/): each must stay a clean error.
+TEST_F(HostileInput, FuzzFindingsStayCleanErrors) {
+  const auto root = test::fs::path(DOMINO_SOURCE_DIR) / "tests/fuzz_regressions";
+  int seen = 0;
+  for (const auto& entry : test::fs::directory_iterator(root / "checkpoint")) {
+    test::expect_error_containing([&] { read_weight_file(entry.path().string()); }, {entry.path().filename().string()});
+    ++seen;
+  }
+  EXPECT_GE(seen, 1);
+  // A value that is not UTF-8 in an error message (nlohmann's dump threw on it).
+  const nlohmann::json bad_text = {{"epochs", std::string("\x8d")}};
+  test::expect_error_containing([&] { merge_config(TrainConfig{}, bad_text, "utf8.yaml"); }, {"utf8.yaml", "option 'epochs' must be"});
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 #include "config_options.h"
 #include "domino/jobs.h"
 #include "domino/runtime.h"
+#include "util/files.h"
 
 namespace domino::cli {
 
@@ -37,8 +38,8 @@ void add_eval_command(CLI::App& app) {
     args->job.split = args->split == "test" ? EvalSplit::Test : args->split == "val" ? EvalSplit::Validation : EvalSplit::Train;
     const auto r = run_eval_job(args->job);
     if (args->json)
-      fmt::print("{}\n", nlohmann::json{{"split", args->split}, {"top1", r.top1}, {"top5", r.top5}, {"loss", r.loss},
-                                         {"samples", r.samples}}.dump());
+      fmt::print("{}\n", json_text({{"split", args->split}, {"top1", r.top1}, {"top5", r.top5}, {"loss", r.loss},
+                                    {"samples", r.samples}}));
     else
       fmt::print("{}: top-1 {:.2f}%  top-5 {:.2f}%  loss {:.4f}  ({} images)\n", args->split, 100 * r.top1, 100 * r.top5,
                  r.loss, r.samples);

@@ -2,6 +2,7 @@
 #include "domino/datasets.h"
 #include "domino/layer_table.h"
 #include "domino/models.h"
+#include "util/files.h"
 
 namespace domino::cli {
 
@@ -24,7 +25,7 @@ void add_info_command(CLI::App& app) {
       auto j = to_json(table);
       j["model"] = args->model;
       j["dataset"] = args->dataset;
-      fmt::print("{}\n", j.dump(2));
+      fmt::print("{}\n", json_text(j, 2));
     } else {
       fmt::print("{} on {} ({} classes)\n{}", args->model, args->dataset, spec.num_classes, format_layer_table(table));
     }

@@ -5,6 +5,7 @@
 #include "domino/error.h"
 #include "domino/predict.h"
 #include "domino/runtime.h"
+#include "util/files.h"
 
 namespace domino::cli {
 namespace {
@@ -79,7 +80,7 @@ void add_predict_command(CLI::App& app) {
       for (size_t i = 0; i < p.top.size(); ++i)
         fmt::print("  {}. class {:>4} {:<24} logit {:9.4f}\n", i + 1, p.top[i].first, label(p.top[i].first), p.top[i].second);
     }
-    if (a->json) fmt::print("{}\n", all.dump(2));
+    if (a->json) fmt::print("{}\n", json_text(all, 2));
     if (failed > 0) fail("{} of {} images could not be read (listed above)", failed, predictions.size());
   });
 }

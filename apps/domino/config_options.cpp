@@ -12,7 +12,7 @@ void ConfigOptions::add(CLI::App* command) {
   const auto defaults = to_json(TrainConfig{});
   for (const auto& key : train_config_keys()) {
     const auto& value = defaults.at(key.name);
-    const std::string shown = value.is_string() ? value.get<std::string>() : value.dump();
+    const std::string shown = value.is_string() ? value.get<std::string>() : json_text(value);
     if (value.is_boolean())
       command->add_flag("--" + key.name + "{true}", values_[key.name], key.help + " (--" + key.name + "=false to turn off)");
     else

@@ -40,7 +40,7 @@ T get(const nlohmann::json& j, const char* key, const std::string& source, T fal
   try {
     return j.at(key).get<T>();
   } catch (const nlohmann::json::exception&) {
-    fail("{}: '{}' has the wrong type ({})", source, key, j.at(key).dump());
+    fail("{}: '{}' has the wrong type ({})", source, key, json_text(j.at(key)));
   }
 }
 
@@ -71,7 +71,7 @@ class Runner {
     result.report_html = render_report(spec_.name, result.table_md, schemes);
     for (const auto& [file, text] : {std::pair{"results.md", &result.table_md}, {"results.csv", &result.table_csv},
                                      {"report.html", &result.report_html}})
-      write_file_atomic((out_ / file).string(), [&](std::ostream& out) { out << *text; });
+      write_file_atomic((out_ / file).string(), [body = text](std::ostream& out) { out << *body; });  // (clang: no captured bindings)
     return result;
   }
 
@@ -255,7 +255,7 @@ class Runner {
 
 // A misspelt key must not silently run the default ("max-iter: 5" ran 100 000 iterations).
 void check_keys(const nlohmann::json& j, const std::set<std::string>& keys, const std::string& where) {
-  if (!j.is_object()) fail("{}: expected a mapping, got {}", where, j.dump());
+  if (!j.is_object()) fail("{}: expected a mapping, got {}", where, json_text(j));
   for (const auto& item : j.items())
     if (!keys.count(item.key())) fail("{}: unknown key '{}' (valid: {})", where, item.key(), fmt::join(keys, ", "));
 }
@@ -289,7 +289,7 @@ ExperimentSpec load_experiment(const std::string& path) {
   if (j.contains("seeds"))
     for (const auto& seed : j.at("seeds").is_array() ? j.at("seeds") : nlohmann::json::array({j.at("seeds")}))
       if (!seed.is_number_integer() || seed.get<int64_t>() < 0)
-        fail("{}: seeds must be a list of non-negative integers, got {}", path, j.at("seeds").dump());
+        fail("{}: seeds must be a list of non-negative integers, got {}", path, json_text(j.at("seeds")));
   s.seeds = get(j, "seeds", path, s.seeds);
   s.search = get(j, "search", path, s.search);
   check_keys(s.search, {"lambda", "kp", "kc", "vr", "lr", "batch-size", "max-iters"}, path + ": search");

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "domino/error.h"
+#include "io/pickle_bytes.h"
 
 namespace domino {
 namespace {
@@ -15,12 +16,12 @@ namespace {
 // has been read. Node 0 stands for every scalar.
 class Scanner {
  public:
-  Scanner(std::string_view bytes, std::string source, std::string what, const PickleLimits& limits)
-      : bytes_(bytes), source_(std::move(source)), what_(std::move(what)), limits_(limits) {}
+  Scanner(std::string_view bytes, const std::string& source, const std::string& what, const PickleLimits& limits)
+      : in_(bytes, source, what), limits_(limits) {}
 
   void run() {
     while (true) {
-      const auto op = static_cast<uint8_t>(take(1)[0]);
+      const auto op = static_cast<uint8_t>(in_.take(1)[0]);
       if (op == '.') break;  // STOP
       step(op);
     }
@@ -34,26 +35,11 @@ class Scanner {
 
   template <typename... Args>
   [[noreturn]] void bad(fmt::format_string<Args...> format, Args&&... args) const {
-    fail("{} is not a readable {}: {}", source_, what_, fmt::format(format, std::forward<Args>(args)...));
+    in_.bad(format, std::forward<Args>(args)...);
   }
-
-  std::string_view take(uint64_t n) {
-    if (n > bytes_.size() - pos_) bad("it is truncated (a field of {} bytes at offset {})", n, pos_);
-    const auto out = bytes_.substr(pos_, n);
-    pos_ += n;
-    return out;
-  }
-  uint64_t little(size_t n) {
-    const auto b = take(n);
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; ++i) v |= static_cast<uint64_t>(static_cast<uint8_t>(b[i])) << (8 * i);
-    return v;
-  }
-  std::string_view line() {
-    const auto end = bytes_.find('\n', pos_);
-    if (end == std::string_view::npos) bad("it is truncated (an unterminated line)");
-    return take(end - pos_ + 1);
-  }
+  std::string_view take(uint64_t n) { return in_.take(n); }
+  uint64_t little(size_t n) { return in_.little(n); }
+  std::string_view line() { return in_.line(); }
 
   Id node() {
     if (nodes_ >= static_cast<uint64_t>(limits_.max_objects))
@@ -175,7 +161,7 @@ class Scanner {
       case '0': pop(); break;                                        // POP
       case '1': pop_to_mark(); break;                                // POP_MARK
       case '2': push(top()); break;                                  // DUP
-      default: bad("unknown pickle opcode 0x{:02x} at offset {}", op, pos_ - 1);
+      default: bad("unknown pickle opcode 0x{:02x} at offset {}", op, in_.offset() - 1);
     }
   }
 
@@ -207,10 +193,8 @@ class Scanner {
     if (done != nodes_) bad("a value contains itself");
   }
 
-  std::string_view bytes_;
-  std::string source_, what_;
+  PickleBytes in_;
   PickleLimits limits_;
-  size_t pos_ = 0;
   uint64_t nodes_ = 0;
   std::vector<Id> stack_;
   std::vector<size_t> marks_;

@@ -25,12 +25,12 @@ double sum_layers(const std::vector<LayerScheme>& layers, F f) {
 // nlohmann converts 4.5 to 4 and 1e300 to garbage: sizes must be whole numbers in the file.
 int64_t whole(const nlohmann::json& j, const std::string& source, const std::string& what) {
   if (!j.is_number_integer() || (j.is_number_unsigned() && j.get<uint64_t>() > uint64_t{1} << 62))
-    fail("{}: {} must be a whole number, got {}", source, what, j.dump());
+    fail("{}: {} must be a whole number, got {}", source, what, json_text(j));
   return j.get<int64_t>();
 }
 
 std::vector<int64_t> positive_dims(const nlohmann::json& j, const std::string& source, const std::string& what) {
-  if (!j.is_array() || j.empty() || j.size() > 8) fail("{}: {} must be a list of 1 to 8 sizes, got {}", source, what, j.dump());
+  if (!j.is_array() || j.empty() || j.size() > 8) fail("{}: {} must be a list of 1 to 8 sizes, got {}", source, what, json_text(j));
   std::vector<int64_t> out;
   for (const auto& d : j) {
     out.push_back(whole(d, source, what));

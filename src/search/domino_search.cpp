@@ -7,6 +7,7 @@
 #include "domino/error.h"
 #include "domino/prunable.h"
 #include "domino/search.h"
+#include "util/files.h"
 
 namespace domino {
 
@@ -165,7 +166,7 @@ void DominoSearch::save_state(c10::impl::GenericDict& extra) const {
   extra.insert("search.n", torch::tensor(n));
   extra.insert("search.n_int", torch::tensor(n_int));
   extra.insert("search.eta", torch::tensor(eta_, torch::kDouble));
-  extra.insert("search.decisions", to_json(scheme_.decisions).dump());
+  extra.insert("search.decisions", json_text(to_json(scheme_.decisions)));
   extra.insert("search.done", done_);
 }
 

@@ -96,7 +96,7 @@ FinetuneResult run_finetune_job(const FinetuneJob& job) {
   pruned.config = to_json(c);
   pruned.iteration = result.train.iterations;
   pruned.model_state = module_state(*model);
-  pruned.extra.insert("scheme", to_json(scheme).dump());
+  pruned.extra.insert("scheme", json_text(to_json(scheme)));
   result.pruned = (fs::path(c.out) / "pruned.pt").string();
   save_checkpoint(pruned, result.pruned);
   write_json_file((fs::path(c.out) / "result.json").string(),

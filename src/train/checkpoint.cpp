@@ -37,7 +37,7 @@ void save_checkpoint(const Checkpoint& c, const std::string& path) {
   d.insert("model", c.model);
   d.insert("in_channels", c.model_options.in_channels);
   d.insert("num_classes", c.model_options.num_classes);
-  d.insert("config", c.config.dump());
+  d.insert("config", json_text(c.config));
   d.insert("iteration", c.iteration);
   d.insert("epoch", c.epoch);
   d.insert("model_state", to_generic(c.model_state));

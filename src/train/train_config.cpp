@@ -12,6 +12,7 @@
 #include "domino/precision.h"
 #include "domino/runtime.h"
 #include "domino/schedule.h"
+#include "util/files.h"
 
 namespace domino {
 namespace {
@@ -139,7 +140,7 @@ TrainConfig merge_config(const TrainConfig& base, const nlohmann::json& override
     using T = std::decay_t<decltype(value)>;
     if (!overrides.contains(name)) return;
     const auto& j = overrides.at(name);
-    if (!has_type<T>(j)) fail("{}: option '{}' must be {}, got {}", source, name, type_name<T>(), j.dump());
+    if (!has_type<T>(j)) fail("{}: option '{}' must be {}, got {}", source, name, type_name<T>(), json_text(j));
     value = j.get<T>();
   });
   return out;

@@ -12,6 +12,7 @@
 
 #include "domino/error.h"
 #include "io/pickle_scan.h"
+#include "io/zip_check.h"
 
 namespace fs = std::filesystem;
 
@@ -41,7 +42,11 @@ void write_file_atomic(const std::string& path, const std::function<void(std::os
 }
 
 void write_json_file(const std::string& path, const nlohmann::json& value) {
-  write_file_atomic(path, [&](std::ostream& out) { out << value.dump(2) << '\n'; });
+  write_file_atomic(path, [&](std::ostream& out) { out << json_text(value, 2) << '\n'; });
+}
+
+std::string json_text(const nlohmann::json& value, int indent) {
+  return value.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 nlohmann::json parse_json(std::string_view text, const std::string& source) {
@@ -70,8 +75,11 @@ namespace {
 void check_archive_pickle(const std::vector<char>& bytes, const std::string& path, const std::string& what) {
   if (bytes.size() < 2 || bytes[0] != 'P' || bytes[1] != 'K') return check_pickle({bytes.data(), bytes.size()}, path, what);
   std::string pickle;
+  std::istringstream in(std::string(bytes.begin(), bytes.end()));
+  check_zip_sizes(in, bytes.size(), path, what);
+  in.clear();
+  in.seekg(0);
   try {
-    std::istringstream in(std::string(bytes.begin(), bytes.end()));
     caffe2::serialize::PyTorchStreamReader archive(&in);
     auto [data, size] = archive.getRecord("data.pkl");
     pickle.assign(static_cast<const char*>(data.get()), size);
@@ -91,7 +99,7 @@ c10::impl::GenericDict read_pickled_dict(const std::string& path, const std::str
   c10::IValue value;
   try {
     value = torch::pickle_load(bytes);
-  } catch (const c10::Error&) {
+  } catch (const std::exception&) {  // c10::Error, and the TorchScript type parser's own errors (fuzzing found them)
     fail("{} is not a readable {} (truncated, or not written by torch.save / domino)", path, what);
   }
   if (!value.isGenericDict()) fail("{} is not a {}: it holds no dict", path, what);

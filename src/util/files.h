@@ -17,6 +17,10 @@ namespace domino {
 void write_file_atomic(const std::string& path, const std::function<void(std::ostream&)>& body);
 void write_json_file(const std::string& path, const nlohmann::json& value);  // atomic, indented
 
+// JSON as text; bytes that are not UTF-8 (a file name, a YAML value) become U+FFFD
+// instead of an exception from the JSON library.
+std::string json_text(const nlohmann::json& value, int indent = -1);
+
 // JSON from outside (a file, a string a checkpoint carries): a damaged or too deeply
 // nested text is an error naming `source`, not an exception of the JSON library.
 nlohmann::json parse_json(std::string_view text, const std::string& source);

@@ -80,7 +80,7 @@ MetricsLog::MetricsLog(const std::string& path, bool append, int64_t resumed_at)
 }
 
 void MetricsLog::write(const nlohmann::json& record) {
-  out_ << record.dump() << '\n';
+  out_ << json_text(record) << '\n';
   out_.flush();
 }
 

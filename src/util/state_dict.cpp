@@ -10,7 +10,9 @@
 #include <unordered_map>
 
 #include "domino/error.h"
+#include "io/pickle_bytes.h"
 #include "io/pickle_scan.h"
+#include "io/zip_check.h"
 
 namespace domino {
 namespace {
@@ -46,10 +48,8 @@ const std::map<std::string, at::ScalarType>& storage_types() {
 class Unpickler {
  public:
   Unpickler(caffe2::serialize::PyTorchStreamReader& archive, std::string source)
-      : archive_(archive), source_(std::move(source)) {
-    auto [data, size] = archive_.getRecord("data.pkl");
-    bytes_.assign(static_cast<const char*>(data.get()), size);
-    check_pickle(bytes_, source_, "PyTorch state dict");
+      : archive_(archive), source_(std::move(source)), bytes_(data_pickle(archive)), in_(bytes_, source_, what_) {
+    check_pickle(bytes_, source_, what_);
   }
 
   Value run() {
@@ -65,28 +65,12 @@ class Unpickler {
  private:
   template <typename... Args>
   [[noreturn]] void bad(fmt::format_string<Args...> format, Args&&... args) const {
-    fail("{} is not a readable PyTorch state dict: {}", source_, fmt::format(format, std::forward<Args>(args)...));
+    in_.bad(format, std::forward<Args>(args)...);
   }
+  std::string_view take(uint64_t n) { return in_.take(n); }
+  uint64_t little(size_t n) { return in_.little(n); }
+  std::string line() { return std::string(in_.line()); }
 
-  std::string_view take(size_t n) {
-    if (n > bytes_.size() - pos_) bad("its pickle is truncated");
-    std::string_view out(bytes_.data() + pos_, n);
-    pos_ += n;
-    return out;
-  }
-  uint64_t little(size_t n) {
-    const auto b = take(n);
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; ++i) v |= static_cast<uint64_t>(static_cast<uint8_t>(b[i])) << (8 * i);
-    return v;
-  }
-  std::string line() {
-    const auto end = bytes_.find('\n', pos_);
-    if (end == std::string::npos) bad("its pickle is truncated");
-    std::string out = bytes_.substr(pos_, end - pos_);
-    pos_ = end + 1;
-    return out;
-  }
   Value pop() {
     if (stack_.empty()) bad("its pickle pops an empty stack");
     Value v = stack_.back();
@@ -285,10 +269,16 @@ class Unpickler {
     bad("it holds a {}, which a state dict does not", name);
   }
 
+  static std::string data_pickle(caffe2::serialize::PyTorchStreamReader& archive) {
+    auto [data, size] = archive.getRecord("data.pkl");
+    return std::string(static_cast<const char*>(data.get()), size);
+  }
+
   caffe2::serialize::PyTorchStreamReader& archive_;
   std::string source_;
+  const std::string what_ = "PyTorch state dict";
   std::string bytes_;
-  size_t pos_ = 0;
+  PickleBytes in_;
   std::vector<Value> stack_;
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, Value> memo_;
@@ -322,6 +312,10 @@ StateDict read_pytorch_state_dict(const std::string& path) {
   if (!is_zip(path))
     fail("{} is not a PyTorch zip archive (torch.save's format since PyTorch 1.6); a legacy file can be converted "
          "in Python with torch.save(torch.load(f), f)", path);
+  {
+    std::ifstream in(path, std::ios::binary | std::ios::ate);
+    check_zip_sizes(in, static_cast<uint64_t>(in.tellg()), path, "PyTorch state dict");
+  }
   Value root;
   try {
     caffe2::serialize::PyTorchStreamReader archive(path);
