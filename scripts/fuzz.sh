@@ -11,8 +11,9 @@ SECONDS_EACH=${1:-60}
 shift || true
 bash scripts/install-deps.sh
 BUILD=${FUZZ_BUILD_DIR:-build-fuzz}
+mkdir -p "$BUILD"
 CC=clang CXX=clang++ cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDOMINO_FUZZ=ON \
-  -DBUILD_TESTING=OFF -DDOMINO_BUILD_BENCH=OFF > "$BUILD.configure.log"
+  -DBUILD_TESTING=OFF -DDOMINO_BUILD_BENCH=OFF > "$BUILD/configure.log"
 harnesses=("$@")
 if [ ${#harnesses[@]} -eq 0 ]; then
   for f in fuzz/fuzz_*.cpp; do
