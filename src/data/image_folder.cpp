@@ -9,7 +9,7 @@
 #include <fstream>
 #include <filesystem>
 
-#include "data/image_size.h"
+#include "data/image_header.h"
 #include "domino/error.h"
 
 namespace fs = std::filesystem;
@@ -100,6 +100,8 @@ Image decode_image(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::vector<char> bytes(size);
   if (!in.read(bytes.data(), static_cast<std::streamsize>(size))) fail("cannot read image {}", path);
+  if (!image_format({bytes.data(), bytes.size()}))
+    fail("cannot decode image {} (not a JPEG, PNG, BMP, PPM/PGM, TIFF or WebP file)", path);
   if (const auto declared = declared_image_size({bytes.data(), bytes.size()})) {
     if (declared->width <= 0 || declared->height <= 0 || declared->width > max_image_pixels() / declared->height)
       fail("image {} declares {} x {} pixels, above the limit of {} (DOMINO_MAX_IMAGE_PIXELS allows more)", path,

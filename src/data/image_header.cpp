@@ -1,4 +1,4 @@
-#include "data/image_size.h"
+#include "data/image_header.h"
 
 #include <cctype>
 #include <cstring>
@@ -70,6 +70,16 @@ std::optional<PixelSize> webp_size(std::string_view b) {
 }
 
 }  // namespace
+
+std::optional<std::string_view> image_format(std::string_view b) {
+  if (b.substr(0, 8) == std::string_view("\x89PNG\r\n\x1a\n", 8)) return "PNG";
+  if (b.substr(0, 3) == std::string_view("\xff\xd8\xff", 3)) return "JPEG";
+  if (b.substr(0, 2) == "BM") return "BMP";
+  if (b.size() >= 2 && b[0] == 'P' && b[1] >= '1' && b[1] <= '6') return "PPM/PGM";
+  if (b.substr(0, 4) == std::string_view("II*\0", 4) || b.substr(0, 4) == std::string_view("MM\0*", 4)) return "TIFF";
+  if (b.size() >= 12 && b.substr(0, 4) == "RIFF" && b.substr(8, 4) == "WEBP") return "WebP";
+  return std::nullopt;
+}
 
 std::optional<PixelSize> declared_image_size(std::string_view b) {
   if (b.size() >= 24 && b.substr(0, 8) == std::string_view("\x89PNG\r\n\x1a\n", 8) && b.substr(12, 4) == "IHDR")
