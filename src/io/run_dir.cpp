@@ -51,7 +51,8 @@ RunDirLock::RunDirLock(const std::string& dir, RunDirMode mode, const std::strin
     fail("{} is in use by another run ({}); wait for it to finish or choose another output directory", dir, holder);
   }
   const std::string pid = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(fd_, 0) != 0 || ::write(fd_, pid.data(), pid.size()) < 0) {}  // the pid only helps the message above
+  const bool noted = ::ftruncate(fd_, 0) == 0 && ::write(fd_, pid.data(), pid.size()) == static_cast<ssize_t>(pid.size());
+  (void)noted;  // the pid only improves the message another run prints
   // A run killed while writing leaves its .tmp behind; holding the lock, nobody else writes one.
   for (const auto& entry : fs::directory_iterator(dir, error))
     if (entry.path().extension() == ".tmp") fs::remove(entry.path(), error);
