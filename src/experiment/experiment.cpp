@@ -32,8 +32,6 @@ std::string slug(const std::string& budget) {
   return s;
 }
 
-nlohmann::json read_json(const fs::path& path) { return read_json_file(path.string()); }
-
 template <typename T>
 T get(const nlohmann::json& j, const char* key, const std::string& source, T fallback) {
   if (!j.contains(key)) return fallback;
@@ -221,7 +219,7 @@ class Runner {
     job.config.out = dir.string();
     job.config.resume = fs::exists(dir / "checkpoint.pt");
     job.config.force = !job.config.resume;
-    if (fs::exists(dir / "config.json")) check_same_computation(read_json(dir / "config.json"), job.config, dir);
+    if (fs::exists(dir / "config.json")) check_same_computation(read_json_file((dir / "config.json").string()), job.config, dir);
     if (fs::exists(job.scheme)) check_same_scheme(load_scheme(job.scheme), scheme, dir);
     if (!fs::exists(dir / "result.json")) {
       fs::create_directories(dir);
@@ -229,7 +227,7 @@ class Runner {
       fmt::print(stderr, "[{}] fine-tune {} at {} seed {} -> {}\n", spec_.name, source, budget, seed, dir.string());
       run_finetune_job(job);
     }
-    const auto r = read_json(dir / "result.json");
+    const auto r = read_json_file((dir / "result.json").string());
     CellResult c;
     c.scheme = source;
     c.budget = budget;

@@ -3,9 +3,6 @@
 #include <fnmatch.h>
 
 #include <cctype>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "domino/error.h"
 #include "util/files.h"
@@ -39,15 +36,6 @@ std::vector<int64_t> positive_dims(const nlohmann::json& j, const std::string& s
   return out;
 }
 
-std::string read_text(const std::string& path) {
-  std::error_code error;
-  if (std::filesystem::is_directory(path, error)) fail("{} is a directory, not a scheme file", path);
-  std::ifstream in(path);
-  if (!in) fail("scheme file {} not found or unreadable", path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 }  // namespace
 
@@ -195,7 +183,7 @@ Scheme scheme_from_json(const nlohmann::json& j, const std::string& source) {
 void save_scheme(const Scheme& scheme, const std::string& path) { write_json_file(path, to_json(scheme)); }
 
 Scheme load_scheme(const std::string& path, const LayerTable* table) {
-  const std::string text = read_text(path);
+  const std::string text = read_text_file(path, "scheme file");
   auto json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (!json.is_discarded()) return scheme_from_json(json, path);
   if (text.find('\'') != std::string::npos) {

@@ -60,14 +60,15 @@ nlohmann::json parse_json(std::string_view text, const std::string& source) {
   return value;
 }
 
-nlohmann::json read_json_file(const std::string& path) {
+std::string read_text_file(const std::string& path, const std::string& what) {
   std::error_code error;
-  if (fs::is_directory(path, error)) fail("{} is a directory, not a JSON file", path);
+  if (fs::is_directory(path, error)) fail("{} is a directory, not a {}", path, what);
   std::ifstream in(path, std::ios::binary);
-  if (!in) fail("{} not found or unreadable", path);
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  return parse_json(text, path);
+  if (!in) fail("{} {} not found or unreadable", what, path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
+
+nlohmann::json read_json_file(const std::string& path) { return parse_json(read_text_file(path, "JSON file"), path); }
 
 namespace {
 

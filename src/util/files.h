@@ -24,6 +24,8 @@ std::string json_text(const nlohmann::json& value, int indent = -1);
 // JSON from outside (a file, a string a checkpoint carries): a damaged or too deeply
 // nested text is an error naming `source`, not an exception of the JSON library.
 nlohmann::json parse_json(std::string_view text, const std::string& source);
+// A whole text file; `what` ("scheme file") names it in the errors for a missing file or a directory.
+std::string read_text_file(const std::string& path, const std::string& what);
 nlohmann::json read_json_file(const std::string& path);
 
 // A file written by torch::pickle_save (or Python's torch.save) holding a dict. `what`
