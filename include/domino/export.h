@@ -44,6 +44,10 @@ struct NmLayer {
 };
 
 std::vector<NmLayer> compress_nm(const TensorDict& state, const Scheme& scheme);  // layers with N < M
+// One weight that should already be N:M, compressed without pruning: fails, naming `name`,
+// the first group of M (in `layout` order) holding more than N non-zeros and its output
+// channel — a weight that breaks its scheme is refused, never silently re-pruned.
+NmLayer compress_nm_checked(const std::string& name, const at::Tensor& weight, int64_t N, int64_t M, Layout layout);
 at::Tensor decompress_nm(const NmLayer& layer);  // the dense tensor, zeros where pruned
 void write_nm(const std::vector<NmLayer>& layers, const std::string& path);  // atomic
 std::vector<NmLayer> read_nm(const std::string& path);

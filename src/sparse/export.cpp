@@ -104,18 +104,41 @@ void export_pytorch(const TensorDict& state, const std::string& path) {
   write_file_atomic(path, [&](std::ostream& out) { out.write(bytes.data(), static_cast<std::streamsize>(bytes.size())); });
 }
 
+namespace {
+
+// The N largest |values| of each group [G, M] and their positions.
+NmLayer keep_top_n(std::string name, at::IntArrayRef shape, const at::Tensor& groups, int64_t N, int64_t M, Layout layout) {
+  const auto keep = topn_mask(groups, N);
+  const auto positions = torch::arange(M, torch::kLong).expand_as(groups);
+  return NmLayer{std::move(name), shape.vec(), N, M, layout, groups.masked_select(keep).view({-1, N}),
+                 positions.masked_select(keep).view({-1, N}).to(torch::kUInt8)};
+}
+
+}  // namespace
+
 std::vector<NmLayer> compress_nm(const TensorDict& state, const Scheme& scheme) {
   std::vector<NmLayer> out;
   for (const auto& l : scheme.layers) {
     if (l.N >= l.M) continue;
     const auto groups = to_groups(layer_weight(state, l, "the weights").to(torch::kFloat), l.M, scheme.layout);
-    const auto keep = topn_mask(groups, l.N);
-    const auto positions = torch::arange(l.M, torch::kLong).expand_as(groups);
-    NmLayer layer{l.name, l.shape, l.N, l.M, scheme.layout, groups.masked_select(keep).view({-1, l.N}),
-                  positions.masked_select(keep).view({-1, l.N}).to(torch::kUInt8)};
-    out.push_back(std::move(layer));
+    out.push_back(keep_top_n(l.name, l.shape, groups, l.N, l.M, scheme.layout));
   }
   return out;
+}
+
+NmLayer compress_nm_checked(const std::string& name, const at::Tensor& weight, int64_t N, int64_t M, Layout layout) {
+  if (N < 1 || N > M || M > 255) fail("{}: N:M must satisfy 1 <= N <= M <= 255, not {}:{}", name, N, M);
+  if (weight.dim() < 2 || !groupable(weight.sizes(), M))
+    fail("{}: a weight of shape {} cannot be cut into groups of {}", name, shape_str(weight.sizes()), M);
+  const auto groups = to_groups(weight.detach().to(torch::kCPU, torch::kFloat), M, layout);
+  const auto broken = groups.ne(0).sum(1).gt(N);
+  if (broken.any().item<bool>()) {
+    const auto g = broken.nonzero()[0][0].item<int64_t>();
+    const auto per_row = weight.numel() / weight.size(0);
+    fail("{}: group {} (output channel {}) holds {} non-zeros, more than N={} of M={}: the weight breaks its {}:{} scheme",
+         name, g, g * M / per_row, groups[g].ne(0).sum().item<int64_t>(), N, M, N, M);
+  }
+  return keep_top_n(name, weight.sizes(), groups, N, M, layout);
 }
 
 at::Tensor decompress_nm(const NmLayer& layer) {

@@ -1,0 +1,169 @@
+// The N:M engine against LibTorch's dense forward of the same layer, timed alternately in
+// one process (docs/benchmarks.md): ResNet-50's layer shapes, batch 1 and 32, N:16 for
+// N in {1, 2, 4, 8}. Counters: dense and N:M milliseconds, their ratio, the kernel's
+// multiply-add rate and its fraction of the machine's peak FMA rate (measured here).
+#include <ATen/Parallel.h>
+#include <benchmark/benchmark.h>
+#include <torch/torch.h>
+
+#include <atomic>
+#include <chrono>
+
+#include <fmt/format.h>
+
+#include "domino/engine.h"
+#include "domino/nm.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+namespace domino {
+namespace {
+
+struct LayerShape {
+  const char* name;
+  int64_t cin, cout, k, stride, size;  // input size x size
+};
+
+// torchvision ResNet-50 at 224 x 224 (stride on the 3x3 conv, as torchvision v1.5).
+const LayerShape kResNet50[] = {
+    {"layer1.conv3 1x1 64-256 @56", 64, 256, 1, 1, 56},     {"layer1.conv2 3x3 64-64 @56", 64, 64, 3, 1, 56},
+    {"layer2.0.conv2 3x3/2 128 @56", 128, 128, 3, 2, 56},   {"layer2.0.downsample 1x1/2 256-512 @56", 256, 512, 1, 2, 56},
+    {"layer2.conv1 1x1 512-128 @28", 512, 128, 1, 1, 28},   {"layer3.conv2 3x3 256-256 @14", 256, 256, 3, 1, 14},
+    {"layer3.conv1 1x1 1024-256 @14", 1024, 256, 1, 1, 14}, {"layer4.conv2 3x3 512-512 @7", 512, 512, 3, 1, 7},
+    {"layer4.conv3 1x1 512-2048 @7", 512, 2048, 1, 1, 7},   {"layer4.conv1 1x1 2048-512 @7", 2048, 512, 1, 1, 7},
+};
+
+using Clock = std::chrono::steady_clock;
+
+template <typename F>
+double seconds(F&& f) {
+  const auto start = Clock::now();
+  f();
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+#if defined(__x86_64__)
+// 16 independent AVX-512 accumulators, no memory: the FMA units' rate.
+__attribute__((target("avx512f,fma"))) float fma_loop(int64_t iterations) {
+  __m512 acc[16];
+  for (int i = 0; i < 16; ++i) acc[i] = _mm512_set1_ps(static_cast<float>(i));
+  const __m512 a = _mm512_set1_ps(0.999f), b = _mm512_set1_ps(0.001f);
+  for (int64_t n = 0; n < iterations; ++n)
+    for (int i = 0; i < 16; ++i) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
+  for (int i = 1; i < 16; ++i) acc[0] = _mm512_add_ps(acc[0], acc[i]);
+  float lanes[16];
+  _mm512_storeu_ps(lanes, acc[0]);
+  return lanes[0];
+}
+
+// FMAs a second with every LibTorch thread running fma_loop.
+double peak_fma_avx512(int64_t iterations) {
+  std::atomic<int64_t> loops{0};
+  const auto elapsed = seconds([&] {
+    at::parallel_for(0, at::get_num_threads(), 1, [&](int64_t begin, int64_t end) {
+      for (int64_t t = begin; t < end; ++t) {
+        benchmark::DoNotOptimize(fma_loop(iterations));
+        ++loops;
+      }
+    });
+  });
+  return static_cast<double>(loops) * static_cast<double>(iterations) * 16 * 16 / elapsed;
+}
+#endif
+
+double peak_fma_rate() {
+  static const double rate = [] {
+#if defined(__x86_64__)
+    if (engine::detected_isa() == engine::Isa::Avx512) {
+      peak_fma_avx512(1 << 20);  // warm up the clocks
+      return peak_fma_avx512(1 << 24);
+    }
+#endif
+    return 0.0;
+  }();
+  return rate;
+}
+
+// Args: layer, batch, N (M = 16); the iteration time is the engine's.
+void BM_NmConvVsDense(benchmark::State& state) {
+  at::set_num_threads(2);
+  const auto& layer = kResNet50[state.range(0)];
+  const int64_t batch = state.range(1), N = state.range(2), M = 16;
+  state.SetLabel(fmt::format("{} b{} {}:{}", layer.name, batch, N, M));
+  torch::manual_seed(0);
+  auto w = torch::randn({layer.cout, layer.cin, layer.k, layer.k});
+  w *= nm_mask(w, N, M, Layout::NHWC);
+  const int64_t pad = layer.k / 2;
+  const engine::NmConv2d conv(compress_nm_checked("layer", w, N, M, Layout::NHWC), torch::randn({layer.cout}),
+                              {layer.stride, pad, 1});
+  const auto bias = torch::randn({layer.cout});
+  const auto x = torch::randn({batch, layer.cin, layer.size, layer.size});
+  torch::NoGradGuard no_grad;
+  // One untimed call each: the first fills caches, the engine's offsets and scratch.
+  torch::conv2d(x, w, bias, layer.stride, pad);
+  conv.forward(x);
+  double dense = 0, sparse = 0;
+  int64_t outputs = 0;
+  for (auto _ : state) {
+    dense += seconds([&] { benchmark::DoNotOptimize(torch::conv2d(x, w, bias, layer.stride, pad).data_ptr()); });
+    at::Tensor y;
+    const double t = seconds([&] { y = conv.forward(x); });
+    sparse += t;
+    outputs = y.size(2) * y.size(3) * batch;
+    state.SetIterationTime(t);
+  }
+  const double n = static_cast<double>(state.iterations());
+  const double macs = static_cast<double>(conv.macs_per_output_pixel() * outputs);
+  state.counters["dense_ms"] = dense / n * 1e3;
+  state.counters["nm_ms"] = sparse / n * 1e3;
+  state.counters["speedup"] = dense / sparse;
+  state.counters["target"] = N <= 4 ? 0.6 * M / N : 1.0;
+  state.counters["GMAC/s"] = macs / (sparse / n) / 1e9;
+  if (peak_fma_rate() > 0) state.counters["peak_frac"] = macs / (sparse / n) / peak_fma_rate();
+}
+BENCHMARK(BM_NmConvVsDense)
+    ->ArgNames({"layer", "batch", "N"})
+    ->ArgsProduct({benchmark::CreateDenseRange(0, 9, 1), {1, 32}, {1, 2, 4, 8}})
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(0.3);
+
+// What a user might try instead: LibTorch's sparse CSR matmul on the im2col'd input (batch 1).
+// Args: layer, N (M = 16).
+void BM_CsrConvVsDense(benchmark::State& state) {
+  at::set_num_threads(2);
+  const auto& layer = kResNet50[state.range(0)];
+  const int64_t N = state.range(1), M = 16, pad = layer.k / 2;
+  state.SetLabel(fmt::format("{} b1 {}:{}", layer.name, N, M));
+  torch::manual_seed(0);
+  auto w = torch::randn({layer.cout, layer.cin, layer.k, layer.k});
+  w *= nm_mask(w, N, M, Layout::NHWC);
+  const auto csr = w.view({layer.cout, -1}).to_sparse_csr();
+  const auto x = torch::randn({1, layer.cin, layer.size, layer.size});
+  torch::NoGradGuard no_grad;
+  torch::conv2d(x, w, {}, layer.stride, pad);
+  double dense = 0, sparse = 0;
+  for (auto _ : state) {
+    dense += seconds([&] { benchmark::DoNotOptimize(torch::conv2d(x, w, {}, layer.stride, pad).data_ptr()); });
+    const double t = seconds([&] {
+      const auto cols = torch::im2col(x, {layer.k, layer.k}, {1, 1}, {pad, pad}, {layer.stride, layer.stride});
+      benchmark::DoNotOptimize(csr.matmul(cols[0]).data_ptr());
+    });
+    sparse += t;
+    state.SetIterationTime(t);
+  }
+  state.counters["dense_ms"] = dense / static_cast<double>(state.iterations()) * 1e3;
+  state.counters["csr_ms"] = sparse / static_cast<double>(state.iterations()) * 1e3;
+  state.counters["speedup"] = dense / sparse;
+}
+BENCHMARK(BM_CsrConvVsDense)
+    ->ArgNames({"layer", "N"})
+    ->ArgsProduct({benchmark::CreateDenseRange(0, 9, 1), {2, 4}})
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(0.3);
+
+}  // namespace
+}  // namespace domino

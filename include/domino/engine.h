@@ -1,0 +1,84 @@
+// The N:M inference engine (docs/engine.md): convolutions and linear layers whose weights
+// keep at most N of every M run through kernels that do only the kept multiply-adds,
+// reading the weights in their compressed form (values + in-group indices, as
+// docs/nm-format.md). Outputs equal LibTorch's forward of the same masked layer up to
+// float rounding (the sums are taken in another order).
+#pragma once
+
+#include <ATen/Tensor.h>
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "domino/export.h"
+
+namespace domino::engine {
+
+// The kernels' instruction sets, from slowest to fastest. The best the CPU has is chosen at
+// run time; the build needs none of them.
+enum class Isa { Portable, Avx2, Avx512 };
+std::string to_string(Isa isa);
+Isa parse_isa(const std::string& name);  // "portable", "avx2", "avx512"
+Isa detected_isa();                      // the best this CPU runs
+// What the kernels use now: the detected set, lowered by limit_isa or by the environment
+// variable DOMINO_ENGINE_ISA (to check or measure a slower path).
+Isa active_isa();
+void limit_isa(Isa most);  // never raises the set above detected_isa()
+
+struct ConvGeometry {
+  int64_t stride = 1;
+  int64_t padding = 0;
+  int64_t groups = 1;  // grouped convolution (RegNet): input and output channels in `groups` blocks
+};
+
+// Layers are built from the compressed format (compress_nm_checked refuses a weight that
+// breaks its scheme).
+
+// A convolution with N:M weights [Cout, Cin / groups, Kh, Kw] and a bias (BatchNorm folded
+// in, or undefined for none). Input and output are float NCHW, any batch and size.
+class NmConv2d {
+ public:
+  NmConv2d(const NmLayer& weight, const at::Tensor& bias, ConvGeometry geometry);
+  at::Tensor forward(const at::Tensor& input, bool relu = false) const;
+  int64_t out_channels() const { return shape_[0]; }
+  // Multiply-adds one image of Ho x Wo outputs does (the kept weights only).
+  int64_t macs_per_output_pixel() const { return shape_[0] * nnz_; }
+
+ private:
+  std::vector<int64_t> shape_;  // [Cout, Cin / groups, Kh, Kw]
+  ConvGeometry geometry_;
+  int64_t nnz_ = 0;             // kept weights per output channel (N x groups of a row)
+  std::vector<float> values_;   // [Cout][nnz]
+  // Each kept weight's input channel (counting all groups), and its tap split by the
+  // stride: which phase image (kh mod s, kw mod s) and where in it (kh / s, kw / s).
+  std::vector<int32_t> channel_, phase_, dy_, dx_;
+  std::vector<float> bias_;
+  // The kept weights' input offsets for the last input size (forward recomputes them
+  // only when the size changes).
+  struct Offsets {
+    int64_t h = -1, w = -1;
+    std::vector<int32_t> offsets;
+  };
+  void sort_rows_by_address();
+  std::shared_ptr<const Offsets> offsets_for(int64_t h, int64_t w) const;
+  mutable std::shared_ptr<const Offsets> cached_;
+  mutable std::shared_ptr<std::mutex> cache_mutex_ = std::make_shared<std::mutex>();
+};
+
+// A linear layer with N:M weights [out, in] and an optional bias; input [B, in].
+class NmLinear {
+ public:
+  NmLinear(const NmLayer& weight, const at::Tensor& bias);
+  at::Tensor forward(const at::Tensor& input, bool relu = false) const;
+
+ private:
+  int64_t out_ = 0, in_ = 0, nnz_ = 0;
+  std::vector<float> values_;
+  std::vector<int32_t> column_;  // [out][nnz]: each kept weight's input index
+  std::vector<float> bias_;
+};
+
+}  // namespace domino::engine

@@ -1,0 +1,215 @@
+// An N:M convolution as one sparse-times-dense product per image (docs/engine.md).
+//
+// The input is padded and, for stride s > 1, split into phase images (the rows and columns
+// of one remainder mod s), so that every kept weight (c, kh, kw) reads one contiguous run:
+// output pixel (y, x) at position q = y * Wh + x of a "wide" output row of Wh >= Wo columns
+// reads phase (kh mod s, kw mod s), channel c, at q + (kh / s) * Wh + kw / s. The Wh - Wo
+// extra columns are computed and dropped: cheaper than breaking the runs.
+//
+// Alignment: vector loads that cross a cache line cost about twice as much. A 1x1
+// convolution reads every run at q + c * plane, so where a plane can be rounded up to 16
+// floats (at most half again the columns) every run starts on a 64-byte boundary. A 1x1
+// convolution of stride 1 without padding is one row of H x W columns, read in place.
+// (Taps kw > 0 would need a copy of the input per column shift to align: measured slower.)
+#include <ATen/Parallel.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <limits>
+
+#include "domino/engine.h"
+#include "domino/error.h"
+#include "engine/nm_rows.h"
+#include "engine/spmm_kernel.h"
+#include "util/shape.h"
+
+namespace domino::engine {
+
+namespace {
+
+constexpr int64_t kAlign = 16;  // floats: an AVX-512 vector, a 64-byte cache line
+
+int64_t round_up(int64_t v, int64_t a) { return (v + a - 1) / a * a; }
+
+// Where each image's input lies for the kernel (see the file comment).
+struct InputLayout {
+  int64_t channels = 0, s = 1, pad = 0;
+  int64_t h = 0, w = 0;                    // the image as the kernel sees it: 1 x H*W for a flat 1x1
+  int64_t ho = 0, wo = 0;                  // output rows and columns of that view
+  int64_t phase_rows = 1, phase_cols = 1;  // phases used: min(kh, s) x min(kw, s)
+  int64_t hh = 0, wh = 0;                  // phase image rows, row width
+  int64_t plane = 0, phase_stride = 0, image_stride = 0;
+  bool in_place = false;  // the input tensor itself has this layout
+};
+
+InputLayout input_layout(int64_t channels, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t s, int64_t pad) {
+  InputLayout l;
+  l.channels = channels;
+  l.s = s;
+  l.pad = pad;
+  const bool one_by_one = kh == 1 && kw == 1;
+  l.in_place = one_by_one && s == 1 && pad == 0;
+  l.h = l.in_place ? 1 : h;
+  l.w = l.in_place ? h * w : w;
+  const int64_t hp = l.h + 2 * pad, wp = l.w + 2 * pad;
+  l.ho = (hp - kh) / s + 1;
+  l.wo = (wp - kw) / s + 1;
+  l.hh = (hp + s - 1) / s;
+  const int64_t columns = (wp + s - 1) / s;
+  const bool align = one_by_one && !l.in_place && round_up(columns, kAlign) * 2 <= columns * 3;
+  l.wh = align ? round_up(columns, kAlign) : columns;
+  l.phase_rows = std::min(kh, s);
+  l.phase_cols = std::min(kw, s);
+  l.plane = l.hh * l.wh;
+  l.phase_stride = channels * l.plane;
+  // Taps kw / s > 0 read up to a row past the last plane.
+  l.image_stride = l.phase_rows * l.phase_cols * l.phase_stride + ((kw - 1) / s > 0 ? l.wh : 0);
+  return l;
+}
+
+// Each image's input in layout `l` (zero where padding), from NCHW `src`.
+void lay_out(const float* src, float* dst, int64_t batch, const InputLayout& l) {
+  const int64_t s = l.s, pad = l.pad, plane = l.plane;
+  at::parallel_for(0, batch * l.channels, std::max<int64_t>(1, 16384 / plane), [&](int64_t begin, int64_t end) {
+    for (int64_t bc = begin; bc < end; ++bc) {
+      const int64_t b = bc / l.channels, c = bc % l.channels;
+      const float* in = src + bc * l.h * l.w;
+      for (int64_t a = 0; a < l.phase_rows; ++a)
+        for (int64_t e = 0; e < l.phase_cols; ++e) {
+          float* out = dst + b * l.image_stride + (a * l.phase_cols + e) * l.phase_stride + c * plane;
+          std::fill_n(out, plane, 0.f);
+          // Column j of this phase reads input column j * s + e - pad, inside for j in [j0, j1).
+          const int64_t j0 = std::min(l.wh, (pad - e + s - 1) / s);
+          const int64_t last = l.w - 1 + pad - e;  // j * s <= last
+          const int64_t j1 = last < 0 ? j0 : std::max(j0, std::min(l.wh, last / s + 1));
+          for (int64_t i = 0; i < l.hh; ++i) {
+            const int64_t y = i * s + a - pad;
+            if (y < 0 || y >= l.h) continue;
+            const float* row = in + y * l.w + j0 * s + e - pad;
+            float* o = out + i * l.wh;
+            if (s == 1) std::copy(row, row + (j1 - j0), o + j0);
+            else
+              for (int64_t j = j0; j < j1; ++j) o[j] = row[(j - j0) * s];
+          }
+        }
+      if (c == l.channels - 1)
+        std::fill(dst + b * l.image_stride + l.phase_rows * l.phase_cols * l.phase_stride, dst + (b + 1) * l.image_stride, 0.f);
+    }
+  });
+}
+
+}  // namespace
+
+NmConv2d::NmConv2d(const NmLayer& weight, const at::Tensor& bias, ConvGeometry geometry)
+    : shape_(weight.shape), geometry_(geometry) {
+  if (shape_.size() != 4) fail("{}: an N:M convolution needs a 4-d weight, not {}-d", weight.name, shape_.size());
+  if (geometry.stride < 1 || geometry.padding < 0 || geometry.groups < 1 || shape_[0] % geometry.groups != 0)
+    fail("{}: invalid convolution geometry (stride {}, padding {}, groups {})", weight.name, geometry.stride,
+         geometry.padding, geometry.groups);
+  const auto rows = nm_rows(weight);
+  nnz_ = rows.nnz;
+  values_ = rows.values;
+  const int64_t cin = shape_[1], kh = shape_[2], kw = shape_[3];
+  const int64_t out_per_group = shape_[0] / geometry.groups;
+  const int64_t s = geometry.stride;
+  for (auto* v : {&channel_, &phase_, &dy_, &dx_}) v->resize(rows.position.size());
+  for (size_t i = 0; i < rows.position.size(); ++i) {
+    const int64_t p = rows.position[i], row = static_cast<int64_t>(i) / nnz_;
+    // The position inside a row follows the layout: NHWC (kh, kw, c), NCHW (c, kh, kw).
+    const int64_t c = weight.layout == Layout::NHWC ? p % cin : p / (kh * kw);
+    const int64_t tap = weight.layout == Layout::NHWC ? p / cin : p % (kh * kw);
+    channel_[i] = static_cast<int32_t>((row / out_per_group) * cin + c);
+    const int64_t y = tap / kw, x = tap % kw;
+    phase_[i] = static_cast<int32_t>((y % s) * std::min(kw, s) + x % s);
+    dy_[i] = static_cast<int32_t>(y / s);
+    dx_[i] = static_cast<int32_t>(x / s);
+  }
+  sort_rows_by_address();
+  bias_ = bias_vector(weight.name, bias, shape_[0]);
+}
+
+// Each row's kept weights in the order of the input addresses they read (phase, channel,
+// tap): neighbouring weights then read neighbouring memory, which the measured kernel
+// runs up to a quarter faster on (docs/engine.md). Only the summation order changes.
+void NmConv2d::sort_rows_by_address() {
+  const int64_t channels = shape_[1] * geometry_.groups, kh = shape_[2], kw = shape_[3];
+  std::vector<int64_t> order(static_cast<size_t>(nnz_)), key(static_cast<size_t>(nnz_));
+  std::vector<float> values(values_.size());
+  std::vector<int32_t> channel(channel_.size()), phase(phase_.size()), dy(dy_.size()), dx(dx_.size());
+  for (int64_t row = 0; row < shape_[0]; ++row) {
+    const int64_t base = row * nnz_;
+    for (int64_t k = 0; k < nnz_; ++k) {
+      const int64_t i = base + k;
+      key[k] = ((static_cast<int64_t>(phase_[i]) * channels + channel_[i]) * kh + dy_[i]) * kw + dx_[i];
+      order[k] = k;
+    }
+    std::sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return key[a] < key[b]; });
+    for (int64_t k = 0; k < nnz_; ++k) {
+      const int64_t from = base + order[k], to = base + k;
+      values[to] = values_[from];
+      channel[to] = channel_[from];
+      phase[to] = phase_[from];
+      dy[to] = dy_[from];
+      dx[to] = dx_[from];
+    }
+  }
+  values_.swap(values);
+  channel_.swap(channel);
+  phase_.swap(phase);
+  dy_.swap(dy);
+  dx_.swap(dx);
+}
+
+std::shared_ptr<const NmConv2d::Offsets> NmConv2d::offsets_for(int64_t h, int64_t w) const {
+  std::lock_guard<std::mutex> lock(*cache_mutex_);
+  if (cached_ && cached_->h == h && cached_->w == w) return cached_;
+  const auto l = input_layout(shape_[1] * geometry_.groups, h, w, shape_[2], shape_[3], geometry_.stride, geometry_.padding);
+  auto made = std::make_shared<Offsets>();
+  made->h = h;
+  made->w = w;
+  made->offsets.resize(channel_.size());
+  for (size_t i = 0; i < channel_.size(); ++i)
+    made->offsets[i] = static_cast<int32_t>(phase_[i] * l.phase_stride + channel_[i] * l.plane + dy_[i] * l.wh + dx_[i]);
+  cached_ = made;
+  return made;
+}
+
+at::Tensor NmConv2d::forward(const at::Tensor& input, bool relu) const {
+  const int64_t channels = shape_[1] * geometry_.groups;
+  if (input.dim() != 4 || input.size(1) != channels)
+    fail("N:M convolution: expected input [B, {}, H, W], got {}", channels, shape_str(input.sizes()));
+  const auto x = input.to(torch::kFloat).contiguous();
+  const int64_t batch = x.size(0), h = x.size(2), w = x.size(3), pad = geometry_.padding;
+  if (h + 2 * pad < shape_[2] || w + 2 * pad < shape_[3])
+    fail("N:M convolution: input {}x{} is smaller than the kernel", h, w);
+  const auto l = input_layout(channels, h, w, shape_[2], shape_[3], geometry_.stride, pad);
+  if (l.image_stride > std::numeric_limits<int32_t>::max()) fail("N:M convolution: input too large for 32-bit offsets");
+
+  const float* images = x.data_ptr<float>();
+  if (!l.in_place) {
+    float* buffer = scratch(0, batch * l.image_stride);
+    lay_out(x.data_ptr<float>(), buffer, batch, l);
+    images = buffer;
+  }
+  const auto offsets = offsets_for(h, w);
+
+  // The wide output (Wh columns a row) goes straight to the result when Wh = Wo.
+  const int64_t cout = shape_[0], q = l.ho * l.wh;
+  auto out = torch::empty({batch, cout, (h + 2 * pad - shape_[2]) / l.s + 1, (w + 2 * pad - shape_[3]) / l.s + 1},
+                          torch::kFloat);
+  float* wide = l.wh == l.wo ? out.data_ptr<float>() : scratch(1, batch * cout * q);
+  std::vector<SpmmTask> tasks(static_cast<size_t>(batch));
+  for (int64_t b = 0; b < batch; ++b)
+    tasks[b] = SpmmTask{images + b * l.image_stride, offsets->offsets.data(), values_.data(),
+                        bias_.empty() ? nullptr : bias_.data(), wide + b * cout * q, q, nnz_, q, relu};
+  run_spmm(tasks.data(), batch, cout);
+  if (l.wh != l.wo) {
+    float* dst = out.data_ptr<float>();
+    at::parallel_for(0, batch * cout * l.ho, 4096 / l.wo + 1, [&](int64_t begin, int64_t end) {
+      for (int64_t row = begin; row < end; ++row) std::copy_n(wide + row * l.wh, l.wo, dst + row * l.wo);
+    });
+  }
+  return out;
+}
+
+}  // namespace domino::engine

@@ -1,0 +1,27 @@
+// A compressed N:M weight regrouped by output channel: what the engine's layers share.
+#pragma once
+
+#include <ATen/Tensor.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "domino/export.h"
+
+namespace domino::engine {
+
+struct NmRows {
+  int64_t nnz = 0;               // kept weights per output channel
+  std::vector<float> values;     // [rows][nnz]
+  std::vector<int64_t> position; // [rows][nnz]: index inside the row in the layout's order
+};
+
+// Fails, naming the layer, if groups cross rows (a row length not a multiple of M): such a
+// layer has no per-channel N:M form and runs dense.
+NmRows nm_rows(const NmLayer& weight);
+
+// `bias` as floats, or empty when undefined; fails unless it has one value per output.
+std::vector<float> bias_vector(const std::string& layer, const at::Tensor& bias, int64_t outputs);
+
+}  // namespace domino::engine

@@ -1,0 +1,153 @@
+// The N:M inference engine (docs/engine.md): every kernel path against LibTorch's forward of
+// the same masked layer, and the refusals.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "domino/engine.h"
+#include "domino/nm.h"
+#include "test_util.h"
+
+namespace domino {
+namespace {
+
+using engine::Isa;
+using test::expect_error_containing;
+
+// Float sums in another order: the engine may differ from LibTorch by rounding only.
+constexpr double kRtol = 1e-4, kAtol = 1e-4;
+
+// Every instruction set this CPU runs, each made the active one in turn.
+std::vector<Isa> runnable_isas() {
+  std::vector<Isa> out;
+  for (const auto isa : {Isa::Portable, Isa::Avx2, Isa::Avx512})
+    if (isa <= engine::detected_isa()) out.push_back(isa);
+  return out;
+}
+
+struct IsaGuard {
+  ~IsaGuard() { engine::limit_isa(Isa::Avx512); }
+};
+
+// A random weight of `shape` made N:M, scaled so that outputs are of order one.
+torch::Tensor nm_weight(at::IntArrayRef shape, int64_t N, int64_t M, Layout layout) {
+  const auto fan_in = torch::tensor(shape).slice(0, 1).prod().item<int64_t>();
+  auto w = torch::randn(shape) / std::sqrt(static_cast<double>(fan_in * N) / M);
+  return w * nm_mask(w, N, M, layout);
+}
+
+struct ConvCase {
+  int64_t cin, cout, k, stride, pad, groups, h, w, batch;
+};
+
+void check_conv(const ConvCase& c, int64_t N, int64_t M, Layout layout, bool relu) {
+  SCOPED_TRACE(fmt::format("conv {}->{} k{} s{} p{} g{} {}x{} b{} {}:{} {} relu={} isa={}", c.cin, c.cout, c.k, c.stride,
+                           c.pad, c.groups, c.h, c.w, c.batch, N, M, to_string(layout), relu,
+                           to_string(engine::active_isa())));
+  const auto w = nm_weight({c.cout, c.cin / c.groups, c.k, c.k}, N, M, layout);
+  const auto bias = torch::randn({c.cout});
+  const auto x = torch::randn({c.batch, c.cin, c.h, c.w});
+  const engine::NmConv2d conv(compress_nm_checked("conv", w, N, M, layout), bias, {c.stride, c.pad, c.groups});
+  auto expect = torch::conv2d(x, w, bias, c.stride, c.pad, 1, c.groups);
+  if (relu) expect = expect.relu();
+  const auto got = conv.forward(x, relu);
+  ASSERT_EQ(got.sizes(), expect.sizes());
+  EXPECT_TRUE(torch::allclose(got, expect, kRtol, kAtol)) << (got - expect).abs().max().item<float>();
+}
+
+// The shapes of the zoo's layers: 1x1, 3x3 and the 7x7 stem, strides 1 and 2, padding,
+// odd and non-square sizes, grouped convolutions (RegNet), batch 1 and more.
+const std::vector<ConvCase> kConvCases = {
+    {32, 24, 1, 1, 0, 1, 7, 7, 1},   {32, 24, 1, 2, 0, 1, 9, 9, 2},    {32, 40, 3, 1, 1, 1, 13, 11, 1},
+    {32, 16, 3, 2, 1, 1, 10, 15, 3}, {16, 8, 7, 2, 3, 1, 19, 21, 1},   {64, 32, 3, 1, 1, 4, 6, 5, 2},
+    {64, 32, 3, 2, 1, 2, 8, 7, 1},   {32, 17, 3, 1, 0, 1, 5, 9, 2},    {32, 8, 1, 1, 0, 1, 1, 1, 4},
+};
+
+TEST(NmEngine, ConvolutionsMatchLibTorchForEveryNMAndPath) {
+  IsaGuard guard;
+  torch::manual_seed(0);
+  for (const auto isa : runnable_isas()) {
+    engine::limit_isa(isa);
+    ASSERT_EQ(engine::active_isa(), isa);
+    for (const int64_t M : {4, 8, 16, 32})
+      for (const int64_t N : {1, 2, 3, 4, 8, 16}) {
+        if (N > M) continue;
+        for (const auto& c : kConvCases)
+          if ((c.cin / c.groups) % M == 0)  // rows split into groups of M in either layout
+            check_conv(c, N, M, N % 2 == 0 ? Layout::NHWC : Layout::NCHW, N == 2);
+      }
+  }
+}
+
+TEST(NmEngine, BothLayoutsAndTheStemWithThreeChannels) {
+  IsaGuard guard;
+  torch::manual_seed(1);
+  for (const auto isa : runnable_isas()) {
+    engine::limit_isa(isa);
+    for (const auto layout : {Layout::NHWC, Layout::NCHW}) check_conv({32, 16, 3, 1, 1, 1, 9, 9, 2}, 2, 8, layout, false);
+    // 3 x 4 x 4 = 48 weights a row: NCHW groups of 16 cross taps and channels.
+    check_conv({3, 8, 4, 2, 1, 1, 17, 17, 1}, 4, 16, Layout::NCHW, false);
+  }
+}
+
+TEST(NmEngine, LinearLayersMatchLibTorch) {
+  IsaGuard guard;
+  torch::manual_seed(2);
+  for (const auto isa : runnable_isas()) {
+    engine::limit_isa(isa);
+    for (const int64_t M : {4, 8, 16, 32})
+      for (const int64_t N : {1, 2, 3, 4, 8, 16})
+        for (const int64_t batch : {1, 5, 37}) {
+          if (N > M) continue;
+          SCOPED_TRACE(fmt::format("linear {}:{} batch {} isa {}", N, M, batch, to_string(isa)));
+          const auto w = nm_weight({10, 64}, N, M, Layout::NHWC);
+          const auto bias = torch::randn({10});
+          const auto x = torch::randn({batch, 64});
+          const engine::NmLinear linear(compress_nm_checked("fc", w, N, M, Layout::NHWC), bias);
+          EXPECT_TRUE(torch::allclose(linear.forward(x), torch::linear(x, w, bias), kRtol, kAtol));
+          EXPECT_TRUE(torch::allclose(linear.forward(x, true), torch::linear(x, w, bias).relu(), kRtol, kAtol));
+        }
+  }
+}
+
+TEST(NmEngine, VectorPathsAgreeWithThePortableOne) {
+  IsaGuard guard;
+  torch::manual_seed(4);
+  const auto w = nm_weight({48, 64, 3, 3}, 4, 16, Layout::NHWC);
+  const engine::NmConv2d conv(compress_nm_checked("conv", w, 4, 16, Layout::NHWC), {}, {1, 1, 1});
+  const auto x = torch::randn({2, 64, 23, 29});
+  engine::limit_isa(Isa::Portable);
+  const auto reference = conv.forward(x);
+  for (const auto isa : runnable_isas()) {
+    engine::limit_isa(isa);
+    EXPECT_TRUE(torch::allclose(conv.forward(x), reference, 1e-5, 1e-5)) << to_string(isa);
+  }
+}
+
+TEST(NmEngine, AWeightThatBreaksItsSchemeIsRefusedNamingTheGroup) {
+  auto w = nm_weight({8, 32, 3, 3}, 2, 16, Layout::NHWC);
+  // Output channel 5, tap (1, 2), channels 16..31: the 2 kept of that group plus one more.
+  auto group = w[5].select(1, 1).select(1, 2).slice(0, 16, 32);
+  group.fill_(0);
+  group.slice(0, 0, 3).fill_(1.5);
+  const int64_t index = (5 * 9 * 32 + (1 * 3 + 2) * 32 + 16) / 16;
+  expect_error_containing([&] { compress_nm_checked("layer2.0.conv1", w, 2, 16, Layout::NHWC); },
+                          {"layer2.0.conv1", "group " + std::to_string(index), "output channel 5", "3 non-zeros", "2:16"});
+}
+
+TEST(NmEngine, RefusesWhatItCannotRun) {
+  const auto cross = compress_nm_checked("stem", nm_weight({8, 3, 3, 3}, 1, 9, Layout::NCHW), 1, 9, Layout::NCHW);
+  EXPECT_NO_THROW(engine::NmConv2d(cross, {}, {}));  // 27 a row: groups of 9 fit
+  const auto crossing = compress_nm_checked("stem", torch::zeros({8, 3, 2, 2}), 1, 8, Layout::NCHW);
+  expect_error_containing([&] { engine::NmConv2d(crossing, {}, {}); }, {"stem", "groups of 8", "dense"});
+  const engine::NmConv2d conv(compress_nm_checked("c", nm_weight({8, 16, 3, 3}, 2, 8, Layout::NHWC), 2, 8, Layout::NHWC),
+                              {}, {1, 0, 1});
+  expect_error_containing([&] { conv.forward(torch::randn({1, 8, 5, 5})); }, {"expected input [B, 16, H, W]", "[1, 8, 5, 5]"});
+  expect_error_containing([&] { conv.forward(torch::randn({1, 16, 2, 2})); }, {"smaller than the kernel"});
+  expect_error_containing([&] { engine::NmConv2d(compress_nm_checked("c", torch::zeros({8, 16, 3, 3}), 2, 8, Layout::NHWC),
+                                                 torch::zeros({7}), {}); },
+                          {"bias has 7 values for 8 outputs"});
+  expect_error_containing([&] { engine::parse_isa("sse9"); }, {"sse9", "portable, avx2, avx512"});
+}
+
+}  // namespace
+}  // namespace domino
