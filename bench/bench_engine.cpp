@@ -11,8 +11,13 @@
 
 #include <fmt/format.h>
 
+#include "domino/baselines.h"
 #include "domino/engine.h"
+#include "domino/layer_table.h"
+#include "domino/models.h"
 #include "domino/nm.h"
+#include "domino/srste.h"
+#include "util/files.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -164,6 +169,66 @@ BENCHMARK(BM_CsrConvVsDense)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond)
     ->MinTime(0.3);
+
+// Whole networks at batch 1 on 2 threads: LibTorch's forward of the masked model (BatchNorm
+// as its own op, as a user runs it today) against the same model switched to the engine.
+struct EndToEnd {
+  const char* label;
+  const char* model;
+  ImageShape input;
+  int64_t classes;
+  int64_t uniform_n;  // N of 16 for every layer; 0: the authors' published ResNet-50 scheme
+};
+const EndToEnd kEndToEnd[] = {
+    {"resnet50 authors' 80% scheme 224x224", "resnet50", {3, 224, 224}, 1000, 0},
+    {"resnet18 uniform 2:16 (87.5%) 224x224", "resnet18", {3, 224, 224}, 1000, 2},
+    {"resnet56 uniform 2:16 (87.5%) 32x32", "resnet56", {3, 32, 32}, 10, 2},
+};
+
+// Args: network, batch.
+void BM_NmModelVsDense(benchmark::State& state) {
+  at::set_num_threads(2);
+  const auto& e = kEndToEnd[state.range(0)];
+  const int64_t batch = state.range(1);
+  state.SetLabel(fmt::format("{} b{}", e.label, batch));
+  auto make = [&] {
+    torch::manual_seed(0);
+    auto model = make_model(e.model, {e.input.channels, e.classes});
+    model->eval();
+    return model;
+  };
+  auto dense = make(), sparse = make();
+  const auto table = build_layer_table(*dense, e.input);
+  const auto scheme = e.uniform_n > 0 ? uniform_scheme(dense_scheme(table, 16, Layout::NHWC), e.uniform_n)
+                                      : parse_authors_scheme(read_text_file(DOMINO_SOURCE_DIR "/configs/schemes/resnet50_M16_0.80.txt", "scheme"),
+                                                             table, "resnet50_M16_0.80.txt");
+  hard_prune(*dense, scheme);
+  hard_prune(*sparse, scheme);
+  const auto layers = engine::use_engine(*sparse, scheme);
+  const auto x = torch::randn({batch, e.input.channels, e.input.height, e.input.width});
+  torch::NoGradGuard no_grad;
+  dense->forward(x);
+  sparse->forward(x);
+  double dense_s = 0, sparse_s = 0;
+  for (auto _ : state) {
+    dense_s += seconds([&] { benchmark::DoNotOptimize(dense->forward(x).data_ptr()); });
+    const double t = seconds([&] { benchmark::DoNotOptimize(sparse->forward(x).data_ptr()); });
+    sparse_s += t;
+    state.SetIterationTime(t);
+  }
+  const double n = static_cast<double>(state.iterations());
+  state.counters["dense_ms"] = dense_s / n * 1e3;
+  state.counters["nm_ms"] = sparse_s / n * 1e3;
+  state.counters["speedup"] = dense_s / sparse_s;
+  state.counters["images/s"] = static_cast<double>(batch) * n / sparse_s;
+  state.counters["engine_layers"] = static_cast<double>(layers.engine.size());
+}
+BENCHMARK(BM_NmModelVsDense)
+    ->ArgNames({"net", "batch"})
+    ->ArgsProduct({{0, 1, 2}, {1, 32}})
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond)
+    ->MinTime(2.0);
 
 }  // namespace
 }  // namespace domino

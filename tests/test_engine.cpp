@@ -3,8 +3,14 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "domino/baselines.h"
 #include "domino/engine.h"
+#include "domino/layer_table.h"
+#include "domino/models.h"
 #include "domino/nm.h"
+#include "domino/prunable.h"
+#include "domino/srste.h"
+#include "test_paths.h"
 #include "test_util.h"
 
 namespace domino {
@@ -147,6 +153,84 @@ TEST(NmEngine, RefusesWhatItCannotRun) {
                                                  torch::zeros({7}), {}); },
                           {"bias has 7 values for 8 outputs"});
   expect_error_containing([&] { engine::parse_isa("sse9"); }, {"sse9", "portable, avx2, avx512"});
+}
+
+// BatchNorm statistics and affine maps far from the identity, so that folding them matters.
+void randomise_batchnorms(torch::nn::Module& model) {
+  torch::NoGradGuard no_grad;
+  for (auto& m : model.modules(/*include_self=*/false))
+    if (auto* bn = m->as<FoldableBatchNorm2dImpl>()) {
+      bn->running_mean.uniform_(-0.5, 0.5);
+      bn->running_var.uniform_(0.5, 2.0);
+      bn->weight.uniform_(0.5, 1.5);
+      bn->bias.uniform_(-0.2, 0.2);
+    }
+}
+
+// The model's logits through the engine against its masked dense forward (BatchNorm
+// unfolded): equal up to float rounding over the whole depth, same top-1 everywhere.
+void check_model(Network& model, const Scheme& scheme, const torch::Tensor& x) {
+  model.eval();
+  hard_prune(model, scheme);
+  torch::NoGradGuard no_grad;
+  const auto expect = model.forward(x);
+  const auto layers = engine::use_engine(model, scheme);
+  EXPECT_FALSE(layers.engine.empty());
+  EXPECT_GT(layers.folded_batchnorms, 0);
+  const auto got = model.forward(x);
+  const double scale = expect.abs().max().item<double>();
+  EXPECT_TRUE(torch::allclose(got, expect, 1e-3, 1e-4 * scale)) << (got - expect).abs().max().item<double>() << " of " << scale;
+  EXPECT_TRUE(torch::equal(got.argmax(1), expect.argmax(1)));
+}
+
+TEST(NmEngineModel, CifarResNetAndVggMatchTheMaskedDenseForward) {
+  torch::manual_seed(5);
+  for (const std::string name : {"resnet20", "vgg16"}) {
+    SCOPED_TRACE(name);
+    auto model = make_model(name, {3, 10});
+    randomise_batchnorms(*model);
+    const auto table = build_layer_table(*model, {3, 32, 32});
+    // A layer-wise scheme: N cycles through 1..8 of 16, as a searched one varies.
+    auto scheme = dense_scheme(table, 16, Layout::NHWC);
+    for (size_t i = 0; i < scheme.layers.size(); ++i)
+      if (scheme.layers[i].searchable) scheme.layers[i].N = 1 + static_cast<int64_t>(i % 8);
+    check_model(*model, scheme, torch::randn({3, 3, 32, 32}));
+  }
+}
+
+TEST(NmEngineModel, ImageNetResNet50WithTheAuthorsSchemeAndRegNet) {
+  torch::manual_seed(6);
+  auto resnet = make_model("resnet50", {3, 1000});
+  randomise_batchnorms(*resnet);
+  const auto table = build_layer_table(*resnet, {3, 64, 64});
+  const auto authors = parse_authors_scheme(test::read_text(DOMINO_SOURCE_DIR "/configs/schemes/resnet50_M16_0.80.txt"),
+                                            table, "resnet50_M16_0.80.txt");
+  check_model(*resnet, authors, torch::randn({2, 3, 64, 64}));
+
+  auto regnet = make_model("regnet_x_3_2gf", {3, 10});  // grouped convolutions
+  randomise_batchnorms(*regnet);
+  const auto regnet_table = build_layer_table(*regnet, {3, 64, 64});
+  check_model(*regnet, uniform_scheme(dense_scheme(regnet_table, 8, Layout::NHWC), 2), torch::randn({1, 3, 64, 64}));
+}
+
+TEST(NmEngineModel, ABrokenWeightIsRefusedAndTheStemStaysDense) {
+  torch::manual_seed(7);
+  auto model = make_model("resnet50", {3, 10});
+  model->eval();
+  const auto table = build_layer_table(*model, {3, 64, 64});
+  const auto scheme = uniform_scheme(dense_scheme(table, 16, Layout::NHWC), 4);
+  hard_prune(*model, scheme);
+  {
+    torch::NoGradGuard no_grad;
+    prunable_layer(*model, "layer3.1.conv2").weight[7].fill_(0.25);  // every weight of channel 7 kept
+  }
+  expect_error_containing([&] { engine::use_engine(*model, scheme); }, {"layer3.1.conv2", "output channel 7", "4:16"});
+  auto fresh = make_model("resnet50", {3, 10});
+  fresh->eval();
+  hard_prune(*fresh, scheme);
+  const auto layers = engine::use_engine(*fresh, scheme);
+  ASSERT_FALSE(layers.dense.empty());
+  EXPECT_EQ(layers.dense.front(), "conv1 (rows do not split into groups of M)");  // 3 x 7 x 7 = 147 weights a row
 }
 
 }  // namespace

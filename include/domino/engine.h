@@ -15,6 +15,10 @@
 
 #include "domino/export.h"
 
+namespace torch::nn {
+class Module;
+}
+
 namespace domino::engine {
 
 // The kernels' instruction sets, from slowest to fastest. The best the CPU has is chosen at
@@ -80,5 +84,17 @@ class NmLinear {
   std::vector<int32_t> column_;  // [out][nnz]: each kept weight's input index
   std::vector<float> bias_;
 };
+
+// A model switched to the engine for inference (eval mode; no gradients flow): every layer
+// of `scheme` with N < M that the kernels run (rows that split into groups of M, square
+// stride and padding) computes through NmConv2d / NmLinear, with the BatchNorm after it
+// folded in (that BatchNorm becomes the identity); the others stay LibTorch layers. Fails,
+// naming the layer and group, if a weight breaks its scheme. To undo, rebuild the model.
+struct EngineLayers {
+  std::vector<std::string> engine;  // layers the engine runs
+  std::vector<std::string> dense;   // "name (why)" of the scheme's layers that stay dense
+  int64_t folded_batchnorms = 0;
+};
+EngineLayers use_engine(torch::nn::Module& model, const Scheme& scheme);
 
 }  // namespace domino::engine

@@ -1,9 +1,11 @@
 // Conv2d and Linear whose forward may use a transformed weight (W ⊙ mask for the
-// search, SR-STE for fine-tuning) while the module keeps the dense parameter. They are
-// subclasses of LibTorch's modules, so parameter names and `as<Conv2dImpl>()` behave
-// as for plain layers.
+// search, SR-STE for fine-tuning) while the module keeps the dense parameter, or be
+// replaced outright (the N:M inference engine); BatchNorm that can be folded into the
+// convolution before it. They are subclasses of LibTorch's modules, so parameter names
+// and `as<Conv2dImpl>()` behave as for plain layers.
 #pragma once
 
+#include <torch/nn/cloneable.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>
 
@@ -12,6 +14,8 @@
 namespace domino {
 
 using WeightTransform = std::function<torch::Tensor(const torch::Tensor& weight)>;
+// A whole forward computed elsewhere (input -> output); empty restores the module's own.
+using ForwardOverride = std::function<torch::Tensor(const torch::Tensor& input)>;
 
 class PrunableConv2dImpl : public torch::nn::Conv2dImpl {
  public:
@@ -20,9 +24,11 @@ class PrunableConv2dImpl : public torch::nn::Conv2dImpl {
   // An empty transform restores the dense forward.
   void set_weight_transform(WeightTransform transform) { transform_ = std::move(transform); }
   torch::Tensor effective_weight() const { return transform_ ? transform_(weight) : weight; }
+  void set_forward_override(ForwardOverride forward) { override_ = std::move(forward); }
 
  private:
   WeightTransform transform_;
+  ForwardOverride override_;
 };
 TORCH_MODULE(PrunableConv2d);
 
@@ -32,11 +38,34 @@ class PrunableLinearImpl : public torch::nn::LinearImpl {
   torch::Tensor forward(const torch::Tensor& input);
   void set_weight_transform(WeightTransform transform) { transform_ = std::move(transform); }
   torch::Tensor effective_weight() const { return transform_ ? transform_(weight) : weight; }
+  void set_forward_override(ForwardOverride forward) { override_ = std::move(forward); }
 
  private:
   WeightTransform transform_;
+  ForwardOverride override_;
 };
 TORCH_MODULE(PrunableLinear);
+
+// BatchNorm2d (torch.nn.BatchNorm2d's parameters, buffers, names and arithmetic) that
+// becomes the identity once its affine map has been folded into the convolution that
+// feeds it (inference only). Its own module, not a subclass of LibTorch's: that class's
+// virtual members are not exported by Debian's libtorch, so a subclass does not link.
+class FoldableBatchNorm2dImpl : public torch::nn::Cloneable<FoldableBatchNorm2dImpl> {
+ public:
+  explicit FoldableBatchNorm2dImpl(int64_t features, double eps = 1e-5, double momentum = 0.1);
+  void reset() override;
+  torch::Tensor forward(const torch::Tensor& input);
+  void set_folded(bool folded) { folded_ = folded; }
+  bool folded() const { return folded_; }
+
+  int64_t num_features;
+  double eps, momentum;
+  torch::Tensor weight, bias, running_mean, running_var, num_batches_tracked;
+
+ private:
+  bool folded_ = false;
+};
+TORCH_MODULE(FoldableBatchNorm2d);
 
 // The prunable layer at module path `name` of `model`: its weight, and a setter for its
 // weight transform. Throws if there is no such layer or it is not prunable.

@@ -18,7 +18,7 @@ class CifarVgg : public Network {
         continue;
       }
       features->push_back(PrunableConv2d(torch::nn::Conv2dOptions(in, width, 3).padding(1).bias(false)));
-      features->push_back(torch::nn::BatchNorm2d(width));
+      features->push_back(FoldableBatchNorm2d(width));
       features->push_back(torch::nn::ReLU(torch::nn::ReLUOptions(true)));
       in = width;
     }

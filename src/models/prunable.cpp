@@ -7,11 +7,32 @@
 namespace domino {
 
 torch::Tensor PrunableConv2dImpl::forward(const torch::Tensor& input) {
-  return _conv_forward(input, effective_weight());
+  return override_ ? override_(input) : _conv_forward(input, effective_weight());
 }
 
 torch::Tensor PrunableLinearImpl::forward(const torch::Tensor& input) {
-  return torch::nn::functional::linear(input, effective_weight(), bias);
+  return override_ ? override_(input) : torch::nn::functional::linear(input, effective_weight(), bias);
+}
+
+FoldableBatchNorm2dImpl::FoldableBatchNorm2dImpl(int64_t features, double eps, double momentum)
+    : num_features(features), eps(eps), momentum(momentum) {
+  reset();
+}
+
+void FoldableBatchNorm2dImpl::reset() {
+  weight = register_parameter("weight", torch::ones({num_features}));
+  bias = register_parameter("bias", torch::zeros({num_features}));
+  running_mean = register_buffer("running_mean", torch::zeros({num_features}));
+  running_var = register_buffer("running_var", torch::ones({num_features}));
+  num_batches_tracked = register_buffer("num_batches_tracked", torch::tensor(0, torch::kLong));
+}
+
+torch::Tensor FoldableBatchNorm2dImpl::forward(const torch::Tensor& input) {
+  if (folded_) return input;
+  if (input.dim() != 4) fail("BatchNorm2d expects a 4-d input, got {}-d", input.dim());
+  if (is_training()) num_batches_tracked += 1;
+  // What torch::nn::BatchNorm2d computes, through the same function.
+  return torch::nn::functional::detail::batch_norm(input, running_mean, running_var, weight, bias, is_training(), momentum, eps);
 }
 
 PrunableHandle prunable_layer(torch::nn::Module& model, const std::string& name) {

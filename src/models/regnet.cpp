@@ -21,7 +21,7 @@ constexpr int64_t kGroupWidth = 48, kStemWidth = 32;
 
 // Conv + BN (+ ReLU): torchvision's Conv2dNormActivation, children named 0, 1, 2.
 torch::nn::Sequential conv_bn(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups, bool relu) {
-  torch::nn::Sequential s(conv(in, out, kernel, stride, groups), torch::nn::BatchNorm2d(out));
+  torch::nn::Sequential s(conv(in, out, kernel, stride, groups), FoldableBatchNorm2d(out));
   if (relu) s->push_back(torch::nn::ReLU());
   return s;
 }
@@ -100,7 +100,7 @@ class RegNetX : public Network {
       if (auto* c = m->as<torch::nn::Conv2dImpl>()) {
         const auto& k = c->options.kernel_size();
         c->weight.normal_(0.0, std::sqrt(2.0 / static_cast<double>(k->at(0) * k->at(1) * c->options.out_channels())));
-      } else if (auto* bn = m->as<torch::nn::BatchNorm2dImpl>()) {
+      } else if (auto* bn = m->as<FoldableBatchNorm2dImpl>()) {
         bn->weight.fill_(1);
         bn->bias.zero_();
       } else if (auto* l = m->as<torch::nn::LinearImpl>()) {

@@ -22,7 +22,7 @@ class ResNet : public Network {
  public:
   ResNet(const ResNetShape& shape, ModelOptions options)
       : conv1(register_module("conv1", blocks::conv(options.in_channels, shape.stem_width, shape.stem_kernel, shape.stem_stride))),
-        bn1(register_module("bn1", torch::nn::BatchNorm2d(shape.stem_width))),
+        bn1(register_module("bn1", FoldableBatchNorm2d(shape.stem_width))),
         pool_(shape.stem_pool) {
     int64_t in = shape.stem_width;
     for (size_t s = 0; s < shape.widths.size(); ++s) {
@@ -46,7 +46,7 @@ class ResNet : public Network {
   }
 
   PrunableConv2d conv1;
-  torch::nn::BatchNorm2d bn1;
+  FoldableBatchNorm2d bn1;
   std::vector<torch::nn::Sequential> stages;
   PrunableLinear fc{nullptr};
 

@@ -10,14 +10,14 @@ PrunableConv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int
 }
 
 torch::nn::Sequential projection(int64_t in, int64_t out, int64_t stride) {
-  return torch::nn::Sequential(conv(in, out, 1, stride), torch::nn::BatchNorm2d(out));
+  return torch::nn::Sequential(conv(in, out, 1, stride), FoldableBatchNorm2d(out));
 }
 
 BasicBlockImpl::BasicBlockImpl(int64_t in, int64_t planes, int64_t stride)
     : conv1(register_module("conv1", conv(in, planes, 3, stride))),
-      bn1(register_module("bn1", torch::nn::BatchNorm2d(planes))),
+      bn1(register_module("bn1", FoldableBatchNorm2d(planes))),
       conv2(register_module("conv2", conv(planes, planes, 3, 1))),
-      bn2(register_module("bn2", torch::nn::BatchNorm2d(planes))) {
+      bn2(register_module("bn2", FoldableBatchNorm2d(planes))) {
   if (stride != 1 || in != planes) downsample = register_module("downsample", projection(in, planes, stride));
 }
 
@@ -29,11 +29,11 @@ torch::Tensor BasicBlockImpl::forward(const torch::Tensor& x) {
 
 BottleneckImpl::BottleneckImpl(int64_t in, int64_t planes, int64_t stride)
     : conv1(register_module("conv1", conv(in, planes, 1, 1))),
-      bn1(register_module("bn1", torch::nn::BatchNorm2d(planes))),
+      bn1(register_module("bn1", FoldableBatchNorm2d(planes))),
       conv2(register_module("conv2", conv(planes, planes, 3, stride))),
-      bn2(register_module("bn2", torch::nn::BatchNorm2d(planes))),
+      bn2(register_module("bn2", FoldableBatchNorm2d(planes))),
       conv3(register_module("conv3", conv(planes, planes * expansion, 1, 1))),
-      bn3(register_module("bn3", torch::nn::BatchNorm2d(planes * expansion))) {
+      bn3(register_module("bn3", FoldableBatchNorm2d(planes * expansion))) {
   if (stride != 1 || in != planes * expansion)
     downsample = register_module("downsample", projection(in, planes * expansion, stride));
 }
@@ -50,7 +50,7 @@ void init_resnet_weights(torch::nn::Module& model) {
   for (auto& m : model.modules(/*include_self=*/false)) {
     if (auto* c = m->as<torch::nn::Conv2dImpl>()) {
       torch::nn::init::kaiming_normal_(c->weight, 0.0, torch::kFanOut, torch::kReLU);
-    } else if (auto* bn = m->as<torch::nn::BatchNorm2dImpl>()) {
+    } else if (auto* bn = m->as<FoldableBatchNorm2dImpl>()) {
       bn->weight.fill_(1);
       bn->bias.zero_();
     }

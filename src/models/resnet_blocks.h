@@ -22,9 +22,9 @@ class BasicBlockImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
 
   PrunableConv2d conv1{nullptr};
-  torch::nn::BatchNorm2d bn1{nullptr};
+  FoldableBatchNorm2d bn1{nullptr};
   PrunableConv2d conv2{nullptr};
-  torch::nn::BatchNorm2d bn2{nullptr};
+  FoldableBatchNorm2d bn2{nullptr};
   torch::nn::Sequential downsample{nullptr};
 };
 TORCH_MODULE(BasicBlock);
@@ -37,11 +37,11 @@ class BottleneckImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
 
   PrunableConv2d conv1{nullptr};
-  torch::nn::BatchNorm2d bn1{nullptr};
+  FoldableBatchNorm2d bn1{nullptr};
   PrunableConv2d conv2{nullptr};
-  torch::nn::BatchNorm2d bn2{nullptr};
+  FoldableBatchNorm2d bn2{nullptr};
   PrunableConv2d conv3{nullptr};
-  torch::nn::BatchNorm2d bn3{nullptr};
+  FoldableBatchNorm2d bn3{nullptr};
   torch::nn::Sequential downsample{nullptr};
 };
 TORCH_MODULE(Bottleneck);

@@ -1,0 +1,91 @@
+// Switching a zoo model's N:M layers to the engine (docs/engine.md, "Whole models").
+#include <torch/torch.h>
+
+#include "domino/engine.h"
+#include "domino/error.h"
+#include "domino/prunable.h"
+
+namespace domino::engine {
+namespace {
+
+using ModuleMap = torch::OrderedDict<std::string, std::shared_ptr<torch::nn::Module>>;
+
+// The BatchNorm that normalises `conv`'s output, by the zoo's (and torchvision's) names:
+// "...convK" feeds "...bnK"; a numbered layer "...i" of a Sequential feeds "...i+1".
+FoldableBatchNorm2dImpl* batchnorm_after(const ModuleMap& modules, const std::string& conv, int64_t channels) {
+  const auto dot = conv.rfind('.');
+  const std::string parent = dot == std::string::npos ? "" : conv.substr(0, dot + 1);
+  const std::string last = dot == std::string::npos ? conv : conv.substr(dot + 1);
+  std::string candidate;
+  if (last.rfind("conv", 0) == 0) candidate = parent + "bn" + last.substr(4);
+  else if (!last.empty() && last.find_first_not_of("0123456789") == std::string::npos)
+    candidate = parent + std::to_string(std::stoll(last) + 1);
+  if (candidate.empty() || !modules.contains(candidate)) return nullptr;
+  auto* bn = modules[candidate]->as<FoldableBatchNorm2dImpl>();
+  if (!bn || bn->num_features != channels) return nullptr;
+  return bn;
+}
+
+// Why `conv` cannot run in the engine, or empty.
+std::string unsupported(const PrunableConv2dImpl& conv, const LayerScheme& layer) {
+  const auto& o = conv.options;
+  if (layer.N >= layer.M) return "dense in the scheme";
+  if (conv.weight.numel() / conv.weight.size(0) % layer.M != 0) return "rows do not split into groups of M";
+  if (!c10::holds_alternative<torch::ExpandingArray<2>>(o.padding())) return "padding mode";
+  const auto pad = c10::get<torch::ExpandingArray<2>>(o.padding());
+  if (o.stride()->at(0) != o.stride()->at(1) || pad->at(0) != pad->at(1) || o.dilation()->at(0) != 1 ||
+      o.dilation()->at(1) != 1 || !c10::holds_alternative<torch::enumtype::kZeros>(o.padding_mode()))
+    return "asymmetric stride or padding, or dilation";
+  return {};
+}
+
+}  // namespace
+
+EngineLayers use_engine(torch::nn::Module& model, const Scheme& scheme) {
+  torch::NoGradGuard no_grad;
+  const auto modules = model.named_modules("", /*include_self=*/false);
+  EngineLayers out;
+  for (const auto& layer : scheme.layers) {
+    if (!modules.contains(layer.name)) fail("the model has no layer {} (the scheme is another model's)", layer.name);
+    const auto& module = modules[layer.name];
+    if (auto* conv = module->as<PrunableConv2dImpl>()) {
+      if (const auto why = unsupported(*conv, layer); !why.empty()) {
+        out.dense.push_back(layer.name + " (" + why + ")");
+        continue;
+      }
+      auto weight = conv->weight.detach().to(torch::kFloat).clone();
+      at::Tensor bias = conv->options.bias() ? conv->bias.detach().to(torch::kFloat).clone() : at::Tensor();
+      if (auto* bn = batchnorm_after(modules, layer.name, weight.size(0))) {
+        // y = (conv(x) + b - mean) * gamma / sqrt(var + eps) + beta: a per-output-channel
+        // scale, which keeps every group's zeros where they are.
+        const auto scale = (bn->running_var.to(torch::kFloat) + bn->eps).rsqrt() * bn->weight.detach().to(torch::kFloat);
+        auto shift = bn->bias.detach().to(torch::kFloat) - bn->running_mean.to(torch::kFloat) * scale;
+        if (bias.defined()) shift = shift + bias * scale;
+        weight.mul_(scale.view({-1, 1, 1, 1}));
+        bias = shift;
+        bn->set_folded(true);
+        ++out.folded_batchnorms;
+      }
+      const auto& o = conv->options;
+      auto nm = std::make_shared<NmConv2d>(compress_nm_checked(layer.name, weight, layer.N, layer.M, scheme.layout), bias,
+                                           ConvGeometry{o.stride()->at(0), c10::get<torch::ExpandingArray<2>>(o.padding())->at(0), o.groups()});
+      conv->set_forward_override([nm](const torch::Tensor& x) { return nm->forward(x); });
+      out.engine.push_back(layer.name);
+    } else if (auto* linear = module->as<PrunableLinearImpl>()) {
+      if (layer.N >= layer.M || linear->weight.size(1) % layer.M != 0) {
+        out.dense.push_back(layer.name + (layer.N >= layer.M ? " (dense in the scheme)" : " (rows do not split into groups of M)"));
+        continue;
+      }
+      auto nm = std::make_shared<NmLinear>(
+          compress_nm_checked(layer.name, linear->weight.detach(), layer.N, layer.M, scheme.layout),
+          linear->options.bias() ? linear->bias.detach() : at::Tensor());
+      linear->set_forward_override([nm](const torch::Tensor& x) { return nm->forward(x); });
+      out.engine.push_back(layer.name);
+    } else {
+      fail("layer {} is not a PrunableConv2d or PrunableLinear", layer.name);
+    }
+  }
+  return out;
+}
+
+}  // namespace domino::engine
