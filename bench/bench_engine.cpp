@@ -94,6 +94,7 @@ double peak_fma_rate() {
 // Args: layer, batch, N (M = 16); the iteration time is the engine's.
 void BM_NmConvVsDense(benchmark::State& state) {
   at::set_num_threads(2);
+  peak_fma_rate();  // measured once, before any timing (it also starts the threads)
   const auto& layer = kResNet50[state.range(0)];
   const int64_t batch = state.range(1), N = state.range(2), M = 16;
   state.SetLabel(fmt::format("{} b{} {}:{}", layer.name, batch, N, M));
@@ -185,7 +186,7 @@ const EndToEnd kEndToEnd[] = {
     {"resnet56 uniform 2:16 (87.5%) 32x32", "resnet56", {3, 32, 32}, 10, 2},
 };
 
-// Args: network, batch.
+// Args: network, batch, the engine's max density in percent (engine::use_engine).
 void BM_NmModelVsDense(benchmark::State& state) {
   at::set_num_threads(2);
   const auto& e = kEndToEnd[state.range(0)];
@@ -204,7 +205,7 @@ void BM_NmModelVsDense(benchmark::State& state) {
                                                              table, "resnet50_M16_0.80.txt");
   hard_prune(*dense, scheme);
   hard_prune(*sparse, scheme);
-  const auto layers = engine::use_engine(*sparse, scheme);
+  const auto layers = engine::use_engine(*sparse, scheme, static_cast<double>(state.range(2)) / 100);
   const auto x = torch::randn({batch, e.input.channels, e.input.height, e.input.width});
   torch::NoGradGuard no_grad;
   dense->forward(x);
@@ -224,8 +225,8 @@ void BM_NmModelVsDense(benchmark::State& state) {
   state.counters["engine_layers"] = static_cast<double>(layers.engine.size());
 }
 BENCHMARK(BM_NmModelVsDense)
-    ->ArgNames({"net", "batch"})
-    ->ArgsProduct({{0, 1, 2}, {1, 32}})
+    ->ArgNames({"net", "batch", "density%"})
+    ->ArgsProduct({{0, 1, 2}, {1, 32}, {25, 50}})
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond)
     ->MinTime(2.0);

@@ -54,6 +54,19 @@ TEST_F(CliImageNet, SearchFinetuneVerifyFromTorchvisionWeights) {
   const auto verify = run_domino("verify --weights " + (*dir_ / "f/pruned.pt") + " --scheme " + (*dir_ / "s/scheme.json"));
   EXPECT_EQ(verify.exit_code, 0) << verify.output;
   EXPECT_NE(verify.output.find("verified"), std::string::npos) << verify.output;
+
+  // The fine-tuned model through the N:M engine: the same accuracy as LibTorch's forward.
+  const auto pruned = " --json --data-dir " + (*dir_ / "tree") + " --threads 1 --checkpoint " + (*dir_ / "f/pruned.pt");
+  const auto dense = run_domino("eval" + pruned);
+  const auto nm = run_domino("eval --engine nm" + pruned);
+  ASSERT_EQ(dense.exit_code, 0) << dense.output;
+  ASSERT_EQ(nm.exit_code, 0) << nm.output;
+  const auto d = nlohmann::json::parse(dense.output.substr(dense.output.find('{')));
+  const auto n = nlohmann::json::parse(nm.output.substr(nm.output.find('{')));
+  EXPECT_EQ(n.at("top1"), d.at("top1"));
+  EXPECT_EQ(n.at("top5"), d.at("top5"));
+  EXPECT_NEAR(n.at("loss").get<double>(), d.at("loss").get<double>(), 1e-4);
+  expect_clean_error(run_domino("eval --engine nm" + from_weights()), {"carries no N:M scheme", "pruned.pt"});
 }
 
 // `train --pretrained` starts from the file's weights (a tiny lr: they stay as loaded).

@@ -174,7 +174,7 @@ void check_model(Network& model, const Scheme& scheme, const torch::Tensor& x) {
   hard_prune(model, scheme);
   torch::NoGradGuard no_grad;
   const auto expect = model.forward(x);
-  const auto layers = engine::use_engine(model, scheme);
+  const auto layers = engine::use_engine(model, scheme, /*max_density=*/1.0);
   EXPECT_FALSE(layers.engine.empty());
   EXPECT_GT(layers.folded_batchnorms, 0);
   const auto got = model.forward(x);
@@ -224,7 +224,14 @@ TEST(NmEngineModel, ABrokenWeightIsRefusedAndTheStemStaysDense) {
     torch::NoGradGuard no_grad;
     prunable_layer(*model, "layer3.1.conv2").weight[7].fill_(0.25);  // every weight of channel 7 kept
   }
+  const auto x = torch::randn({1, 3, 64, 64});
+  const auto before = model->forward(x);
   expect_error_containing([&] { engine::use_engine(*model, scheme); }, {"layer3.1.conv2", "output channel 7", "4:16"});
+  EXPECT_TRUE(torch::equal(model->forward(x), before));  // nothing was switched
+  // Layers denser than max_density stay LibTorch's (and are not checked).
+  const auto all_dense = engine::use_engine(*model, scheme, 0.2);
+  EXPECT_TRUE(all_dense.engine.empty());
+  EXPECT_EQ(all_dense.dense.back(), "fc (4:16, denser than the engine is used for)");
   auto fresh = make_model("resnet50", {3, 10});
   fresh->eval();
   hard_prune(*fresh, scheme);

@@ -31,6 +31,9 @@ void add_eval_command(CLI::App& app) {
       ->check(CLI::IsMember({"auto", "fp32", "bf16", "fp16"}))->capture_default_str();
   command->add_option("--memory-format", args->job.memory_format, "channels-last or contiguous (NCHW)")
       ->check(CLI::IsMember({"channels-last", "contiguous"}))->capture_default_str();
+  command->add_option("--engine", args->job.engine,
+                      "libtorch, or nm: the N:M engine runs the scheme's layers (a pruned.pt from finetune; CPU, fp32)")
+      ->check(CLI::IsMember({"libtorch", "nm"}))->capture_default_str();
   command->add_flag("--json", args->json, "print the result as JSON");
   command->callback([args] {
     set_threads(args->threads);

@@ -86,15 +86,19 @@ class NmLinear {
 };
 
 // A model switched to the engine for inference (eval mode; no gradients flow): every layer
-// of `scheme` with N < M that the kernels run (rows that split into groups of M, square
-// stride and padding) computes through NmConv2d / NmLinear, with the BatchNorm after it
-// folded in (that BatchNorm becomes the identity); the others stay LibTorch layers. Fails,
-// naming the layer and group, if a weight breaks its scheme. To undo, rebuild the model.
+// of `scheme` with N / M <= max_density that the kernels run (rows that split into groups
+// of M, square stride and padding) computes through NmConv2d / NmLinear, with the
+// BatchNorm after it folded in (that BatchNorm becomes the identity); the others stay
+// LibTorch layers. Fails, naming the layer and group, if a weight breaks its scheme. To
+// undo, rebuild the model. The default density: above 8:16 the kernels do not beat
+// LibTorch's dense convolution; at 8:16 they are about even per layer, and ResNet-50 ran
+// faster with them than without, BatchNorm folding included (docs/benchmarks.md).
+constexpr double kEngineMaxDensity = 0.5;
 struct EngineLayers {
   std::vector<std::string> engine;  // layers the engine runs
   std::vector<std::string> dense;   // "name (why)" of the scheme's layers that stay dense
   int64_t folded_batchnorms = 0;
 };
-EngineLayers use_engine(torch::nn::Module& model, const Scheme& scheme);
+EngineLayers use_engine(torch::nn::Module& model, const Scheme& scheme, double max_density = kEngineMaxDensity);
 
 }  // namespace domino::engine

@@ -33,6 +33,9 @@ struct EvalJob {
   std::string device = "auto";
   std::string precision = "fp32";  // evaluation is exact unless asked otherwise
   std::string memory_format = "channels-last";
+  // "libtorch", or "nm": the N:M engine (docs/engine.md) runs the layers of the scheme the
+  // checkpoint carries (a pruned.pt from finetune), on the CPU, in fp32.
+  std::string engine = "libtorch";
 };
 
 EvalResult run_eval_job(const EvalJob& job);

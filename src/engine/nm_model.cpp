@@ -1,6 +1,8 @@
 // Switching a zoo model's N:M layers to the engine (docs/engine.md, "Whole models").
 #include <torch/torch.h>
 
+#include <functional>
+
 #include "domino/engine.h"
 #include "domino/error.h"
 #include "domino/prunable.h"
@@ -41,13 +43,20 @@ std::string unsupported(const PrunableConv2dImpl& conv, const LayerScheme& layer
 
 }  // namespace
 
-EngineLayers use_engine(torch::nn::Module& model, const Scheme& scheme) {
+EngineLayers use_engine(torch::nn::Module& model, const Scheme& scheme, double max_density) {
   torch::NoGradGuard no_grad;
   const auto modules = model.named_modules("", /*include_self=*/false);
   EngineLayers out;
+  // Every layer is checked and compressed before any is switched: a failure leaves the
+  // model as it was.
+  std::vector<std::function<void()>> switches;
   for (const auto& layer : scheme.layers) {
     if (!modules.contains(layer.name)) fail("the model has no layer {} (the scheme is another model's)", layer.name);
     const auto& module = modules[layer.name];
+    if (layer.N < layer.M && layer.N > max_density * static_cast<double>(layer.M)) {
+      out.dense.push_back(fmt::format("{} ({}:{}, denser than the engine is used for)", layer.name, layer.N, layer.M));
+      continue;
+    }
     if (auto* conv = module->as<PrunableConv2dImpl>()) {
       if (const auto why = unsupported(*conv, layer); !why.empty()) {
         out.dense.push_back(layer.name + " (" + why + ")");
@@ -63,13 +72,13 @@ EngineLayers use_engine(torch::nn::Module& model, const Scheme& scheme) {
         if (bias.defined()) shift = shift + bias * scale;
         weight.mul_(scale.view({-1, 1, 1, 1}));
         bias = shift;
-        bn->set_folded(true);
+        switches.push_back([bn] { bn->set_folded(true); });
         ++out.folded_batchnorms;
       }
       const auto& o = conv->options;
       auto nm = std::make_shared<NmConv2d>(compress_nm_checked(layer.name, weight, layer.N, layer.M, scheme.layout), bias,
                                            ConvGeometry{o.stride()->at(0), c10::get<torch::ExpandingArray<2>>(o.padding())->at(0), o.groups()});
-      conv->set_forward_override([nm](const torch::Tensor& x) { return nm->forward(x); });
+      switches.push_back([conv, nm] { conv->set_forward_override([nm](const torch::Tensor& x) { return nm->forward(x); }); });
       out.engine.push_back(layer.name);
     } else if (auto* linear = module->as<PrunableLinearImpl>()) {
       if (layer.N >= layer.M || linear->weight.size(1) % layer.M != 0) {
@@ -79,12 +88,13 @@ EngineLayers use_engine(torch::nn::Module& model, const Scheme& scheme) {
       auto nm = std::make_shared<NmLinear>(
           compress_nm_checked(layer.name, linear->weight.detach(), layer.N, layer.M, scheme.layout),
           linear->options.bias() ? linear->bias.detach() : at::Tensor());
-      linear->set_forward_override([nm](const torch::Tensor& x) { return nm->forward(x); });
+      switches.push_back([linear, nm] { linear->set_forward_override([nm](const torch::Tensor& x) { return nm->forward(x); }); });
       out.engine.push_back(layer.name);
     } else {
       fail("layer {} is not a PrunableConv2d or PrunableLinear", layer.name);
     }
   }
+  for (const auto& flip : switches) flip();
   return out;
 }
 
