@@ -129,8 +129,8 @@ NmConv2d::NmConv2d(const NmLayer& weight, const at::Tensor& bias, ConvGeometry g
 }
 
 // Each row's kept weights in the order of the input addresses they read (phase, channel,
-// tap): neighbouring weights then read neighbouring memory, which the measured kernel
-// runs up to a quarter faster on (docs/engine.md). Only the summation order changes.
+// tap): neighbouring weights then read neighbouring memory (up to a quarter faster in a
+// micro-benchmark of the kernel). Only the summation order changes.
 void NmConv2d::sort_rows_by_address() {
   const int64_t channels = shape_[1] * geometry_.groups, kh = shape_[2], kw = shape_[3];
   std::vector<int64_t> order(static_cast<size_t>(nnz_)), key(static_cast<size_t>(nnz_));
@@ -178,6 +178,7 @@ at::Tensor NmConv2d::forward(const at::Tensor& input, bool relu) const {
   const int64_t channels = shape_[1] * geometry_.groups;
   if (input.dim() != 4 || input.size(1) != channels)
     fail("N:M convolution: expected input [B, {}, H, W], got {}", channels, shape_str(input.sizes()));
+  if (!input.is_cpu()) fail("N:M convolution: the engine runs on the CPU, the input is on {}", input.device().str());
   const auto x = input.to(torch::kFloat).contiguous();
   const int64_t batch = x.size(0), h = x.size(2), w = x.size(3), pad = geometry_.padding;
   if (h + 2 * pad < shape_[2] || w + 2 * pad < shape_[3])

@@ -25,6 +25,7 @@ NmLinear::NmLinear(const NmLayer& weight, const at::Tensor& bias) {
 
 at::Tensor NmLinear::forward(const at::Tensor& input, bool relu) const {
   if (input.dim() != 2 || input.size(1) != in_) fail("N:M linear layer: expected input [B, {}], got {}", in_, shape_str(input.sizes()));
+  if (!input.is_cpu()) fail("N:M linear layer: the engine runs on the CPU, the input is on {}", input.device().str());
   const int64_t batch = input.size(0);
   if (in_ * batch > std::numeric_limits<int32_t>::max()) fail("N:M linear layer: input too large for 32-bit offsets");
   const auto xt = input.to(torch::kFloat).t().contiguous();
