@@ -253,6 +253,7 @@ TEST_F(HostileInput, ExperimentConfigsRejectUnknownKeysAndNegativeSeeds) {
 
 TEST_F(HostileInput, ShippedConfigsLoad) {
   for (const auto& entry : test::fs::directory_iterator(test::fs::path(DOMINO_SOURCE_DIR) / "configs")) {
+    if (entry.path().extension() != ".yaml") continue;  // configs/schemes/ holds scheme files
     const auto j = load_yaml_file(entry.path().string());
     if (j.contains("budgets")) {
       EXPECT_NO_THROW(load_experiment(entry.path().string())) << entry.path();
@@ -260,6 +261,8 @@ TEST_F(HostileInput, ShippedConfigsLoad) {
       EXPECT_NO_THROW(validate(merge_config(TrainConfig{}, j, entry.path().string()))) << entry.path();
     }
   }
+  const auto directory = (test::fs::path(DOMINO_SOURCE_DIR) / "configs" / "schemes").string();
+  test::expect_error_containing([&] { load_yaml_file(directory); }, {directory, "is a directory", "config file"});
 }
 
 TEST_F(HostileInput, ImageFolderValidationClassesMustMatchTraining) {

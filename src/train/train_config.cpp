@@ -193,11 +193,10 @@ nlohmann::json load_yaml_file(const std::string& path) {
   const auto bytes = std::filesystem::file_size(path, size_error);
   if (!size_error && bytes > kMaxConfigBytes)
     fail("config file {}: {} bytes, above the limit of {} for a config", path, bytes, kMaxConfigBytes);
+  const auto text = read_text_file(path, "config file");  // a directory is refused, not read
   YAML::Node root;
   try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    fail("config file {} not found or unreadable", path);
+    root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     fail("config file {}: {}", path, e.what());
   }
