@@ -42,13 +42,13 @@ struct ConvGeometry {
 // breaks its scheme).
 
 // A convolution with N:M weights [Cout, Cin / groups, Kh, Kw] and a bias (BatchNorm folded
-// in, or undefined for none). Input and output are float NCHW, any batch and size.
+// in, or undefined for none). Input and output are float NCHW on the CPU, any batch and size.
 class NmConv2d {
  public:
   NmConv2d(const NmLayer& weight, const at::Tensor& bias, ConvGeometry geometry);
   at::Tensor forward(const at::Tensor& input, bool relu = false) const;
   int64_t out_channels() const { return shape_[0]; }
-  // Multiply-adds one image of Ho x Wo outputs does (the kept weights only).
+  // Multiply-adds per output pixel, over all output channels (kept weights only).
   int64_t macs_per_output_pixel() const { return shape_[0] * nnz_; }
 
  private:
