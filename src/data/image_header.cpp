@@ -72,10 +72,16 @@ std::optional<PixelSize> webp_size(std::string_view b) {
 }  // namespace
 
 std::optional<std::string_view> image_format(std::string_view b) {
+  // OpenCV picks its decoder by its own signature tests, and hands a file with "DICM" at
+  // byte 128 to its DICOM reader (GDCM), which aborts the process on damaged input: such a
+  // file never reaches OpenCV, whatever its first bytes claim (a fuzz finding).
+  if (b.size() >= 132 && b.substr(128, 4) == "DICM") return std::nullopt;
   if (b.substr(0, 8) == std::string_view("\x89PNG\r\n\x1a\n", 8)) return "PNG";
   if (b.substr(0, 3) == std::string_view("\xff\xd8\xff", 3)) return "JPEG";
   if (b.substr(0, 2) == "BM") return "BMP";
-  if (b.size() >= 2 && b[0] == 'P' && b[1] >= '1' && b[1] <= '6') return "PPM/PGM";
+  // Netpbm: the magic is followed by whitespace (OpenCV's own test; "P6;" is not a PPM).
+  if (b.size() >= 3 && b[0] == 'P' && b[1] >= '1' && b[1] <= '6' && std::isspace(static_cast<unsigned char>(b[2])))
+    return "PPM/PGM";
   if (b.substr(0, 4) == std::string_view("II*\0", 4) || b.substr(0, 4) == std::string_view("MM\0*", 4)) return "TIFF";
   if (b.size() >= 12 && b.substr(0, 4) == "RIFF" && b.substr(8, 4) == "WEBP") return "WebP";
   return std::nullopt;
