@@ -9,7 +9,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -20,6 +19,8 @@ class Module;
 }
 
 namespace domino::engine {
+
+class OffsetCache;  // src/engine/nm_rows.h
 
 // The kernels' instruction sets, from slowest to fastest. The best the CPU has is chosen at
 // run time; the build needs none of them.
@@ -60,16 +61,9 @@ class NmConv2d {
   // stride: which phase image (kh mod s, kw mod s) and where in it (kh / s, kw / s).
   std::vector<int32_t> channel_, phase_, dy_, dx_;
   std::vector<float> bias_;
-  // The kept weights' input offsets for the last input size (forward recomputes them
-  // only when the size changes).
-  struct Offsets {
-    int64_t h = -1, w = -1;
-    std::vector<int32_t> offsets;
-  };
+  std::shared_ptr<OffsetCache> offsets_;  // by input H x W
   void sort_rows_by_address();
-  std::shared_ptr<const Offsets> offsets_for(int64_t h, int64_t w) const;
-  mutable std::shared_ptr<const Offsets> cached_;
-  mutable std::shared_ptr<std::mutex> cache_mutex_ = std::make_shared<std::mutex>();
+  std::vector<int32_t> offsets_for(int64_t h, int64_t w) const;
 };
 
 // A linear layer with N:M weights [out, in] and an optional bias; input [B, in].
@@ -83,6 +77,7 @@ class NmLinear {
   std::vector<float> values_;
   std::vector<int32_t> column_;  // [out][nnz]: each kept weight's input index
   std::vector<float> bias_;
+  std::shared_ptr<OffsetCache> offsets_;  // by batch size
 };
 
 // A model switched to the engine for inference (eval mode; no gradients flow): every layer

@@ -126,6 +126,7 @@ NmConv2d::NmConv2d(const NmLayer& weight, const at::Tensor& bias, ConvGeometry g
   }
   sort_rows_by_address();
   bias_ = bias_vector(weight.name, bias, shape_[0]);
+  offsets_ = std::make_shared<OffsetCache>();
 }
 
 // Each row's kept weights in the order of the input addresses they read (phase, channel,
@@ -160,18 +161,12 @@ void NmConv2d::sort_rows_by_address() {
   dx_.swap(dx);
 }
 
-std::shared_ptr<const NmConv2d::Offsets> NmConv2d::offsets_for(int64_t h, int64_t w) const {
-  std::lock_guard<std::mutex> lock(*cache_mutex_);
-  if (cached_ && cached_->h == h && cached_->w == w) return cached_;
+std::vector<int32_t> NmConv2d::offsets_for(int64_t h, int64_t w) const {
   const auto l = input_layout(shape_[1] * geometry_.groups, h, w, shape_[2], shape_[3], geometry_.stride, geometry_.padding);
-  auto made = std::make_shared<Offsets>();
-  made->h = h;
-  made->w = w;
-  made->offsets.resize(channel_.size());
+  std::vector<int32_t> offsets(channel_.size());
   for (size_t i = 0; i < channel_.size(); ++i)
-    made->offsets[i] = static_cast<int32_t>(phase_[i] * l.phase_stride + channel_[i] * l.plane + dy_[i] * l.wh + dx_[i]);
-  cached_ = made;
-  return made;
+    offsets[i] = static_cast<int32_t>(phase_[i] * l.phase_stride + channel_[i] * l.plane + dy_[i] * l.wh + dx_[i]);
+  return offsets;
 }
 
 at::Tensor NmConv2d::forward(const at::Tensor& input, bool relu) const {
@@ -192,7 +187,7 @@ at::Tensor NmConv2d::forward(const at::Tensor& input, bool relu) const {
     lay_out(x.data_ptr<float>(), buffer, batch, l);
     images = buffer;
   }
-  const auto offsets = offsets_for(h, w);
+  const auto offsets = offsets_->get(h, w, [&] { return offsets_for(h, w); });
 
   // The wide output (Wh columns a row) goes straight to the result when Wh = Wo.
   const int64_t cout = shape_[0], q = l.ho * l.wh;
@@ -201,7 +196,7 @@ at::Tensor NmConv2d::forward(const at::Tensor& input, bool relu) const {
   float* wide = l.wh == l.wo ? out.data_ptr<float>() : scratch(1, batch * cout * q);
   std::vector<SpmmTask> tasks(static_cast<size_t>(batch));
   for (int64_t b = 0; b < batch; ++b)
-    tasks[b] = SpmmTask{images + b * l.image_stride, offsets->offsets.data(), values_.data(),
+    tasks[b] = SpmmTask{images + b * l.image_stride, offsets->data(), values_.data(),
                         bias_.empty() ? nullptr : bias_.data(), wide + b * cout * q, q, nnz_, q, relu};
   run_spmm(tasks.data(), batch, cout);
   if (l.wh != l.wo) {

@@ -21,6 +21,7 @@ NmLinear::NmLinear(const NmLayer& weight, const at::Tensor& bias) {
   values_ = std::move(rows.values);
   column_.assign(rows.position.begin(), rows.position.end());
   bias_ = bias_vector(weight.name, bias, out_);
+  offsets_ = std::make_shared<OffsetCache>();
 }
 
 at::Tensor NmLinear::forward(const at::Tensor& input, bool relu) const {
@@ -29,10 +30,13 @@ at::Tensor NmLinear::forward(const at::Tensor& input, bool relu) const {
   const int64_t batch = input.size(0);
   if (in_ * batch > std::numeric_limits<int32_t>::max()) fail("N:M linear layer: input too large for 32-bit offsets");
   const auto xt = input.to(torch::kFloat).t().contiguous();
-  std::vector<int32_t> offsets(column_.size());
-  for (size_t i = 0; i < offsets.size(); ++i) offsets[i] = static_cast<int32_t>(column_[i] * batch);
+  const auto offsets = offsets_->get(batch, 0, [&] {
+    std::vector<int32_t> made(column_.size());
+    for (size_t i = 0; i < made.size(); ++i) made[i] = static_cast<int32_t>(column_[i] * batch);
+    return made;
+  });
   auto y = torch::empty({out_, batch}, torch::kFloat);
-  const SpmmTask task{xt.data_ptr<float>(), offsets.data(), values_.data(), bias_.empty() ? nullptr : bias_.data(),
+  const SpmmTask task{xt.data_ptr<float>(), offsets->data(), values_.data(), bias_.empty() ? nullptr : bias_.data(),
                       y.data_ptr<float>(), batch, nnz_, batch, relu};
   run_spmm(&task, 1, out_);
   return y.t().contiguous();

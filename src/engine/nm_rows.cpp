@@ -40,4 +40,14 @@ std::vector<float> bias_vector(const std::string& layer, const at::Tensor& bias,
   return {b.data_ptr<float>(), b.data_ptr<float>() + b.numel()};
 }
 
+OffsetCache::Offsets OffsetCache::get(int64_t a, int64_t b, const std::function<std::vector<int32_t>()>& make) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!offsets_ || a != a_ || b != b_) {
+    offsets_ = std::make_shared<const std::vector<int32_t>>(make());
+    a_ = a;
+    b_ = b;
+  }
+  return offsets_;
+}
+
 }  // namespace domino::engine

@@ -4,6 +4,9 @@
 #include <ATen/Tensor.h>
 
 #include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -23,5 +26,19 @@ NmRows nm_rows(const NmLayer& weight);
 
 // `bias` as floats, or empty when undefined; fails unless it has one value per output.
 std::vector<float> bias_vector(const std::string& layer, const at::Tensor& bias, int64_t outputs);
+
+// The kept weights' input offsets for the last input geometry a layer saw (a key of two
+// numbers: H x W for a convolution, the batch for a linear layer): forward recomputes them
+// only when the geometry changes. Safe to use from several threads.
+class OffsetCache {
+ public:
+  using Offsets = std::shared_ptr<const std::vector<int32_t>>;
+  Offsets get(int64_t a, int64_t b, const std::function<std::vector<int32_t>()>& make) const;
+
+ private:
+  mutable std::mutex mutex_;
+  mutable int64_t a_ = -1, b_ = -1;
+  mutable Offsets offsets_;
+};
 
 }  // namespace domino::engine

@@ -36,7 +36,6 @@ std::vector<int64_t> positive_dims(const nlohmann::json& j, const std::string& s
   return out;
 }
 
-
 }  // namespace
 
 Target parse_target(const std::string& text) {

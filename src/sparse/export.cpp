@@ -131,12 +131,13 @@ NmLayer compress_nm_checked(const std::string& name, const at::Tensor& weight, i
   if (weight.dim() < 2 || !groupable(weight.sizes(), M))
     fail("{}: a weight of shape {} cannot be cut into groups of {}", name, shape_str(weight.sizes()), M);
   const auto groups = to_groups(weight.detach().to(torch::kCPU, torch::kFloat), M, layout);
-  const auto broken = groups.ne(0).sum(1).gt(N);
+  const auto per_group = groups.ne(0).sum(1);
+  const auto broken = per_group.gt(N);
   if (broken.any().item<bool>()) {
     const auto g = broken.nonzero()[0][0].item<int64_t>();
     const auto per_row = weight.numel() / weight.size(0);
     fail("{}: group {} (output channel {}) holds {} non-zeros, more than N={} of M={}: the weight breaks its {}:{} scheme",
-         name, g, g * M / per_row, groups[g].ne(0).sum().item<int64_t>(), N, M, N, M);
+         name, g, g * M / per_row, per_group[g].item<int64_t>(), N, M, N, M);
   }
   return keep_top_n(name, weight.sizes(), groups, N, M, layout);
 }
