@@ -37,6 +37,10 @@ TEST(Cli, HelpExplainsCommandsAndOptions) {
   EXPECT_EQ(train.exit_code, 0);
   for (const char* word : {"--batch-size", "--max-iters", "--resume", "--val-split", "YAML"})
     EXPECT_NE(train.output.find(word), std::string::npos) << word;
+  auto bench = run_domino("bench-infer --help");
+  EXPECT_EQ(bench.exit_code, 0);
+  for (const char* word : {"--checkpoint", "--nm", "--scheme", "--prune", "--batch-size", "--threads", "--json", "--isa"})
+    EXPECT_NE(bench.output.find(word), std::string::npos) << word;
 }
 
 TEST(Cli, UnknownModelDatasetAndOptionsListTheValidOnes) {

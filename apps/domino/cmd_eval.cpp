@@ -15,13 +15,12 @@ void add_eval_command(CLI::App& app) {
     bool json = false;
   };
   auto args = std::make_shared<Args>();
-  auto* checkpoint = command->add_option("--checkpoint", args->job.checkpoint, "checkpoint.pt written by train");
-  add_pretrained_options(command, args->job.pretrained, checkpoint);
+  add_inference_source_options(command, args->job.source);
   command->add_option("--split", args->split, "test, val (the run's held-out split) or train")
       ->check(CLI::IsMember({"test", "val", "train"}))
       ->capture_default_str();
   command->add_option("--model", args->job.expect_model, "fail unless the checkpoint holds this model; with --pretrained: the model");
-  command->add_option("--data-dir", args->job.data_dir, "dataset directory (default: the run's)");
+  command->add_option("--data-dir", args->job.source.data_dir, "dataset directory (default: the run's)");
   command->add_option("--batch-size", args->job.batch_size, "images per batch")->capture_default_str()->check(CLI::PositiveNumber);
   command->add_option("--workers", args->job.workers, "data-pipeline threads")->capture_default_str()->check(CLI::NonNegativeNumber);
   command->add_option("--threads", args->threads, "LibTorch threads (0: every core)")->capture_default_str()->check(CLI::NonNegativeNumber);
@@ -32,12 +31,12 @@ void add_eval_command(CLI::App& app) {
   command->add_option("--memory-format", args->job.memory_format, "channels-last or contiguous (NCHW)")
       ->check(CLI::IsMember({"channels-last", "contiguous"}))->capture_default_str();
   command->add_option("--engine", args->job.engine,
-                      "libtorch, or nm: the N:M engine runs the scheme's layers (a pruned.pt from finetune; CPU, fp32)")
+                      "libtorch, or nm: the N:M engine runs the N:M layers (of pruned.pt's scheme, --scheme or --nm; CPU, fp32)")
       ->check(CLI::IsMember({"libtorch", "nm"}))->capture_default_str();
   command->add_flag("--json", args->json, "print the result as JSON");
   command->callback([args] {
     set_threads(args->threads);
-    args->job.pretrained.model = args->job.expect_model;
+    args->job.source.pretrained.model = args->job.expect_model;
     args->job.split = args->split == "test" ? EvalSplit::Test : args->split == "val" ? EvalSplit::Validation : EvalSplit::Train;
     const auto r = run_eval_job(args->job);
     if (args->json)

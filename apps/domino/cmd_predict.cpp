@@ -3,6 +3,7 @@
 #include "commands.h"
 #include "config_options.h"
 #include "domino/error.h"
+#include "domino/inference.h"
 #include "domino/predict.h"
 #include "domino/runtime.h"
 #include "util/files.h"
@@ -27,8 +28,8 @@ void add_predict_command(CLI::App& app) {
       "Images (JPEG, PNG, ...) get the dataset's evaluation transform (imagenet: resize 256, centre crop 224).\n"
       "Example: domino predict --pretrained resnet18.pth --model resnet18 --images cat.jpg photos/ --labels classes.txt");
   struct Args {
-    std::string checkpoint, model, labels;
-    PretrainedStart start;
+    std::string labels, engine = "libtorch";
+    InferenceSource source;
     std::vector<std::string> images;
     int64_t top = 5, batch_size = 32;
     int threads = 0;
@@ -36,32 +37,27 @@ void add_predict_command(CLI::App& app) {
     bool json = false;
   };
   auto a = std::make_shared<Args>();
-  auto* checkpoint = command->add_option("--checkpoint", a->checkpoint, "checkpoint from train, finetune (pruned.pt), ...");
-  add_pretrained_options(command, a->start, checkpoint);
-  command->add_option("--model", a->start.model, "with --pretrained: the zoo model the weights are for");
+  a->source.classes_from_weights = true;
+  add_inference_source_options(command, a->source);
+  command->add_option("--model", a->source.pretrained.model, "with --pretrained: the zoo model the weights are for");
   command->add_option("--images", a->images, "image files and folders (searched recursively)")->required();
   command->add_option("--labels", a->labels, "text file of class names, one per line, in class order");
   command->add_option("--top", a->top, "classes shown per image")->check(CLI::PositiveNumber)->capture_default_str();
   command->add_option("--batch-size", a->batch_size, "images per forward pass")->check(CLI::PositiveNumber)->capture_default_str();
   command->add_option("--threads", a->threads, "LibTorch threads (0: every core)")->capture_default_str();
   command->add_option("--device", a->device, "auto, cpu, cuda or cuda:K")->capture_default_str();
+  command->add_option("--engine", a->engine, "libtorch, or nm: the N:M engine runs the N:M layers (CPU)")
+      ->check(CLI::IsMember({"libtorch", "nm"}))
+      ->capture_default_str();
   command->add_flag("--json", a->json, "print the predictions as JSON");
   command->callback([a] {
     set_threads(a->threads);
-    const auto device = resolve_device(a->device);
-    std::shared_ptr<Network> model;
-    std::string dataset = a->start.dataset;
-    if (!a->checkpoint.empty()) {
-      const auto c = load_checkpoint(a->checkpoint);
-      model = model_from_checkpoint(c, a->checkpoint);
-      dataset = merge_config(TrainConfig{}, c.config, a->checkpoint).dataset;
-    } else if (!a->start.file.empty()) {
-      if (a->start.model.empty()) fail("--pretrained needs --model: which zoo model the weights are for");
-      model = model_from_pretrained(a->start.model, dataset_spec(dataset).shape.channels, a->start.file, a->start.strict);
-    } else {
-      fail("no model: give --checkpoint FILE, or --pretrained FILE with --model");
-    }
-    model->to(device);
+    auto m = load_inference_model(a->source);
+    const auto device = resolve_device(a->engine == "nm" && a->device == "auto" ? "cpu" : a->device);
+    m.model->to(device);
+    if (a->engine == "nm") use_nm_engine(m, device, Precision::FP32);
+    auto& model = m.model;
+    const std::string dataset = m.config.dataset;
     const auto labels = read_labels(a->labels);
     const auto predictions = predict_images(*model, dataset_spec(dataset), list_images(a->images), a->top, device, a->batch_size);
     auto label = [&](int64_t c) { return c < static_cast<int64_t>(labels.size()) ? labels[static_cast<size_t>(c)] : ""; };

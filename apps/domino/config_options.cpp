@@ -32,6 +32,19 @@ void add_pretrained_options(CLI::App* command, PretrainedStart& start, CLI::Opti
       ->default_str("true");
 }
 
+void add_inference_source_options(CLI::App* command, InferenceSource& source) {
+  auto* checkpoint = command->add_option("--checkpoint", source.checkpoint,
+                                         "checkpoint from train, finetune (pruned.pt carries its N:M scheme), ...");
+  add_pretrained_options(command, source.pretrained, checkpoint);
+  auto* scheme = command->add_option("--scheme", source.scheme,
+                                     "scheme file (JSON, or the authors' text format) the weights follow: their N:M layers")
+                     ->check(CLI::ExistingFile);
+  command->add_option("--nm", source.nm, "compressed N:M weights (export --format nm): they replace the model's N:M layers "
+                                         "and say which those are")
+      ->check(CLI::ExistingFile)
+      ->excludes(scheme);
+}
+
 TrainConfig ConfigOptions::resolve(const CLI::App& command, const TrainConfig& base) const {
   nlohmann::json flags = nlohmann::json::object();
   for (const auto& [key, text] : values_)

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "commands.h"
+#include "domino/inference.h"
 #include "domino/pretrained.h"
 #include "domino/train_config.h"
 
@@ -26,5 +27,10 @@ class ConfigOptions {
 // --pretrained, --dataset, --strict of the commands that otherwise start from `checkpoint`
 // (which becomes optional, and excluded by --pretrained); --model is the command's own.
 void add_pretrained_options(CLI::App* command, PretrainedStart& start, CLI::Option* checkpoint);
+
+// The model of the commands that run one (eval, predict, bench-infer): --checkpoint, the
+// --pretrained options, and --scheme / --nm, which say which layers are N:M for the engine.
+// --model is the command's own.
+void add_inference_source_options(CLI::App* command, InferenceSource& source);
 
 }  // namespace domino::cli

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   domino::cli::add_verify_command(app);
   domino::cli::add_experiment_command(app);
   domino::cli::add_predict_command(app);
+  domino::cli::add_bench_infer_command(app);
   domino::install_interrupt_handler();
   try {
     app.parse(argc, argv);

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "domino/datasets.h"
-#include "domino/pretrained.h"
+#include "domino/inference.h"
 #include "domino/trainer.h"
 
 namespace domino {
@@ -23,18 +23,16 @@ TrainJobResult run_train_job(TrainConfig config);
 enum class EvalSplit { Train, Validation, Test };
 
 struct EvalJob {
-  std::string checkpoint;     // or:
-  PretrainedStart pretrained;
+  InferenceSource source;    // checkpoint, or pretrained weights (with a scheme or .nm for the engine)
   EvalSplit split = EvalSplit::Test;
   std::string expect_model;  // when set, a checkpoint of another model is an error
-  std::string data_dir;      // overrides the checkpoint's
   int64_t batch_size = 256;
   int workers = 2;
   std::string device = "auto";
   std::string precision = "fp32";  // evaluation is exact unless asked otherwise
   std::string memory_format = "channels-last";
-  // "libtorch", or "nm": the N:M engine (docs/engine.md) runs the layers of the scheme the
-  // checkpoint carries (a pruned.pt from finetune), on the CPU, in fp32.
+  // "libtorch", or "nm": the N:M engine (docs/engine.md) runs the layers of the source's
+  // scheme, on the CPU, in fp32.
   std::string engine = "libtorch";
 };
 

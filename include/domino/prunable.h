@@ -25,6 +25,7 @@ class PrunableConv2dImpl : public torch::nn::Conv2dImpl {
   void set_weight_transform(WeightTransform transform) { transform_ = std::move(transform); }
   torch::Tensor effective_weight() const { return transform_ ? transform_(weight) : weight; }
   void set_forward_override(ForwardOverride forward) { override_ = std::move(forward); }
+  const ForwardOverride& forward_override() const { return override_; }
 
  private:
   WeightTransform transform_;
@@ -39,6 +40,7 @@ class PrunableLinearImpl : public torch::nn::LinearImpl {
   void set_weight_transform(WeightTransform transform) { transform_ = std::move(transform); }
   torch::Tensor effective_weight() const { return transform_ ? transform_(weight) : weight; }
   void set_forward_override(ForwardOverride forward) { override_ = std::move(forward); }
+  const ForwardOverride& forward_override() const { return override_; }
 
  private:
   WeightTransform transform_;

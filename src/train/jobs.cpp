@@ -5,9 +5,8 @@
 #include <filesystem>
 
 #include "domino/checkpoint.h"
-#include "domino/engine.h"
 #include "domino/error.h"
-#include "domino/finetune.h"
+#include "domino/inference.h"
 #include "domino/precision.h"
 #include "domino/runtime.h"
 #include "io/run_dir.h"
@@ -101,32 +100,22 @@ TrainJobResult run_train_job(TrainConfig c) {
 }
 
 EvalResult run_eval_job(const EvalJob& job) {
-  const auto checkpoint = starting_checkpoint(job.checkpoint, job.pretrained.config(job.data_dir));
-  if (!job.expect_model.empty() && job.expect_model != checkpoint.model)
-    fail("checkpoint {} holds a {}, not a {}", job.checkpoint, checkpoint.model, job.expect_model);
-  auto config = merge_config(TrainConfig{}, checkpoint.config, job.checkpoint);
-  if (!job.data_dir.empty()) config.data_dir = job.data_dir;
-  const auto device = resolve_device(job.device);
+  auto m = load_inference_model(job.source);
+  if (!job.expect_model.empty() && job.expect_model != m.config.model)
+    fail("checkpoint {} holds a {}, not a {}", job.source.checkpoint, m.config.model, job.expect_model);
+  const auto device = resolve_device(job.engine == "nm" && job.device == "auto" ? "cpu" : job.device);
   const auto precision = resolve_precision(job.precision, device);
   auto format = parse_memory_format(job.memory_format);
-  auto model = model_from_checkpoint(checkpoint, job.checkpoint);
-  model->to(device);
+  m.model->to(device);
   if (job.engine == "nm") {
-    if (!device.is_cpu()) fail("the N:M engine runs on the CPU, not on {}", device.str());
-    if (precision != Precision::FP32) fail("the N:M engine computes in fp32, not {}", job.precision);
-    const auto scheme = scheme_of(checkpoint, job.checkpoint);
-    if (!scheme)
-      fail("{} carries no N:M scheme: the N:M engine needs the pruned.pt that finetune writes",
-           job.checkpoint.empty() ? "the pretrained weights" : job.checkpoint);
-    model->eval();
-    engine::use_engine(*model, *scheme);
+    use_nm_engine(m, device, precision);
     format = MemoryFormat::Contiguous;  // the engine's kernels read NCHW
   } else if (job.engine != "libtorch") {
     fail("unknown engine '{}' (valid: libtorch, nm)", job.engine);
   }
-  set_memory_format(*model, format);
-  auto loader = make_eval_loader(config, job.split, job.batch_size, job.workers);
-  return evaluate(*model, *loader, device, "eval", precision, format);
+  set_memory_format(*m.model, format);
+  auto loader = make_eval_loader(m.config, job.split, job.batch_size, job.workers);
+  return evaluate(*m.model, *loader, device, "eval", precision, format);
 }
 
 }  // namespace domino

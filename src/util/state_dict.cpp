@@ -262,6 +262,10 @@ class Unpickler {
       t->tensor = a[0]->tensor.as_strided(ints(a[2]), ints(a[3]), a[1]->integer);
       return t;
     }
+    if (name == "torch.jit._pickle.restore_type_tag") {  // LibTorch's pickle_save types its dicts (our own exports)
+      if (a.empty()) bad("a malformed type tag");
+      return a[0];
+    }
     if (name == "torch._utils._rebuild_parameter") {
       if (a.empty() || a[0]->kind != PyObject::Kind::Tensor) bad("a malformed parameter");
       return a[0];
