@@ -19,22 +19,22 @@ std::string shape_text(const std::vector<int64_t>& shape) { return fmt::format("
 
 double speedup(double dense_ms, double nm_ms) { return nm_ms > 0 ? dense_ms / nm_ms : 0.0; }
 
-nlohmann::json to_json(const engine::InferenceTiming& t) {
+nlohmann::json to_json(const engine::InferenceTiming& t, const std::string& dense_format) {
   nlohmann::json layers = nlohmann::json::array();
   for (const auto& l : t.layers)
     layers.push_back({{"name", l.name}, {"input", l.input_shape}, {"weight", l.weight_shape}, {"N", l.N}, {"M", l.M},
                       {"dense_ms", l.dense_ms}, {"nm_ms", l.nm_ms}, {"speedup", speedup(l.dense_ms, l.nm_ms)}});
   const double images = static_cast<double>(t.batch_size);
-  return {{"batch_size", t.batch_size}, {"threads", t.threads}, {"isa", t.isa},
+  return {{"batch_size", t.batch_size}, {"threads", t.threads}, {"isa", t.isa}, {"dense_format", dense_format},
           {"dense", {{"ms", t.dense_ms}, {"images_per_second", 1000 * images / t.dense_ms}}},
           {"nm", {{"ms", t.nm_ms}, {"images_per_second", 1000 * images / t.nm_ms}}},
           {"speedup", speedup(t.dense_ms, t.nm_ms)}, {"layers", layers}, {"dense_layers", t.switched.dense},
           {"folded_batchnorms", t.switched.folded_batchnorms}, {"max_abs_diff", t.max_abs_diff}, {"same_top1", t.same_top1}};
 }
 
-void print_table(const engine::InferenceTiming& t, const std::string& model, int64_t repeats) {
-  fmt::print("{}: batch {}, {} threads, kernels {}; medians of {} timed forwards\n", model, t.batch_size, t.threads, t.isa,
-             repeats);
+void print_table(const engine::InferenceTiming& t, const std::string& model, int64_t repeats, const std::string& dense_format) {
+  fmt::print("{}: batch {}, {} threads, engine kernels {}, dense forward {}; medians of {} timed forwards\n", model,
+             t.batch_size, t.threads, t.isa, dense_format, repeats);
   fmt::print("{:<24} {:>15} {:>15} {:>6} {:>10} {:>10} {:>8}\n", "layer", "input", "weight", "N:M", "dense ms", "N:M ms",
              "speed-up");
   for (const auto& l : t.layers)
@@ -62,7 +62,7 @@ void add_bench_infer_command(CLI::App& app) {
     engine::BenchOptions bench;
     int64_t batch_size = 1, image_size = 0;
     int threads = 0;
-    std::string isa;
+    std::string isa, dense_format = "contiguous";
     bool prune = false, json = false;
   };
   auto a = std::make_shared<Args>();
@@ -80,6 +80,9 @@ void add_bench_infer_command(CLI::App& app) {
   command->add_option("--max-density", a->bench.max_density, "engine runs layers with N/M up to this; denser stay LibTorch")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
+  command->add_option("--dense-format", a->dense_format, "memory format of LibTorch's dense forward: contiguous (NCHW) or channels-last")
+      ->check(CLI::IsMember({"contiguous", "channels-last"}))
+      ->capture_default_str();
   command->add_option("--isa", a->isa, "limit the engine's kernels: portable, avx2 or avx512 (default: the best the CPU has)")
       ->check(CLI::IsMember({"portable", "avx2", "avx512"}));
   command->add_flag("--prune", a->prune,
@@ -89,13 +92,12 @@ void add_bench_infer_command(CLI::App& app) {
   command->callback([a] {
     set_threads(a->threads);
     if (!a->isa.empty()) engine::limit_isa(engine::parse_isa(a->isa));
+    a->bench.dense_channels_last = a->dense_format == "channels-last";
     a->source.classes_from_weights = true;  // only timing: the dataset's class count does not matter
     a->source.allow_untrained = true;
     auto m = load_inference_model(a->source);
-    if (!m.scheme)
-      fail("{} carries no N:M scheme: give the pruned.pt that finetune writes, or the weights with --scheme FILE or --nm FILE",
-           m.source);
-    if (a->prune) load_module_state(*m.model, pruned_state(module_state(*m.model), *m.scheme), m.source);
+    const auto& scheme = engine_scheme(m);
+    if (a->prune) load_module_state(*m.model, pruned_state(module_state(*m.model), scheme), m.source);
     const auto shape = dataset_spec(m.config.dataset).shape;
     const int64_t h = a->image_size ? a->image_size : shape.height, w = a->image_size ? a->image_size : shape.width;
     torch::manual_seed(0);
@@ -106,9 +108,9 @@ void add_bench_infer_command(CLI::App& app) {
       if (done == total) progress->finish(done, "");
       else progress->update(done, done <= total / 2 ? "dense" : "N:M engine");
     };
-    const auto timing = engine::bench_inference(*m.model, *m.scheme, input, a->bench);
-    if (a->json) fmt::print("{}\n", json_text(to_json(timing), 2));
-    else print_table(timing, m.config.model, a->bench.repeats);
+    const auto timing = engine::bench_inference(*m.model, scheme, input, a->bench);
+    if (a->json) fmt::print("{}\n", json_text(to_json(timing, a->dense_format), 2));
+    else print_table(timing, m.config.model, a->bench.repeats, a->dense_format);
   });
 }
 

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   domino::cli::add_predict_command(app);
   domino::cli::add_bench_infer_command(app);
   domino::install_interrupt_handler();
+  domino::keep_freed_memory();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

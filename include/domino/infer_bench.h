@@ -40,6 +40,8 @@ struct InferenceTiming {
 struct BenchOptions {
   int64_t warmup = 3, repeats = 20;  // forwards untimed, then timed (per mode)
   double max_density = kEngineMaxDensity;
+  // LibTorch's dense forward in channels-last (NHWC) memory, else NCHW; the engine reads NCHW.
+  bool dense_channels_last = false;
   // Called after every forward: (done, total) over the whole measurement.
   std::function<void(int64_t, int64_t)> on_forward;
 };

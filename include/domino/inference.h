@@ -41,6 +41,9 @@ struct InferenceModel {
 // `.nm` layer the model lacks or has in another shape.
 InferenceModel load_inference_model(const InferenceSource& source);
 
+// The scheme the engine would run, or a clear error saying how to give one.
+const Scheme& engine_scheme(const InferenceModel& m);
+
 // Checks that the engine can run `m` here (a scheme, the CPU, fp32) and switches its N:M
 // layers to it (engine::use_engine: a weight that breaks its scheme is refused, naming
 // layer and group).

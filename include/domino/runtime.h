@@ -18,6 +18,12 @@ int max_threads();
 // Fails with a line naming `what` ("thread count", "worker count") if n is negative or above max_threads().
 void check_thread_count(int64_t n, const char* what);
 
+// Keeps freed memory for reuse instead of handing every large block back to the OS. With
+// glibc's defaults each activation tensor of a large batch is a fresh mmap (page faults on
+// every use) and the heap is trimmed after each forward: measured 2-9x slower forwards at
+// batch 8-256 (docs/benchmarks.md). Call once at start; no effect outside glibc.
+void keep_freed_memory();
+
 // "auto" (cuda when LibTorch sees a GPU, else cpu), "cpu", "cuda" or "cuda:K".
 c10::Device resolve_device(const std::string& name);
 

@@ -136,6 +136,12 @@ void time_layers(Network& model, const at::Tensor& input, const BenchOptions& o,
   for (auto& [slot, previous] : saved) slot.set(previous);
 }
 
+// The model's 4-d parameters and buffers (convolution weights) in `format`.
+void set_weight_format(torch::nn::Module& model, at::MemoryFormat format) {
+  for (auto& p : model.parameters())
+    if (p.dim() == 4) p.set_data(p.contiguous(format));
+}
+
 }  // namespace
 
 InferenceTiming bench_inference(Network& model, const Scheme& scheme, const at::Tensor& input, const BenchOptions& o) {
@@ -150,9 +156,13 @@ InferenceTiming bench_inference(Network& model, const Scheme& scheme, const at::
   for (const auto& layer : scheme.layers) names.push_back(layer.name);
   at::Tensor dense_out, nm_out;
   ForwardCounter count(o);
-  t.dense_ms = time_model(model, input, o, count, dense_out);
+  const auto dense_format = o.dense_channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+  set_weight_format(model, dense_format);
+  const auto dense_input = input.contiguous(dense_format);
+  t.dense_ms = time_model(model, dense_input, o, count, dense_out);
   LayerClocks dense, nm;
-  time_layers(model, input, o, count, names, dense_forward, dense);
+  time_layers(model, dense_input, o, count, names, dense_forward, dense);
+  set_weight_format(model, at::MemoryFormat::Contiguous);
 
   t.switched = use_engine(model, scheme, o.max_density);
   t.nm_ms = time_model(model, input, o, count, nm_out);

@@ -86,15 +86,20 @@ InferenceModel load_inference_model(const InferenceSource& s) {
   return m;
 }
 
-engine::EngineLayers use_nm_engine(InferenceModel& m, c10::Device device, Precision precision) {
-  if (!device.is_cpu()) fail("the N:M engine runs on the CPU, not on {} (--device cpu)", device.str());
-  if (precision != Precision::FP32) fail("the N:M engine computes in fp32, not {}", to_string(precision));
+const Scheme& engine_scheme(const InferenceModel& m) {
   if (!m.scheme)
     fail("{} carries no N:M scheme: give the pruned.pt that finetune writes, or the weights with --scheme FILE or --nm FILE",
          m.source);
+  return *m.scheme;
+}
+
+engine::EngineLayers use_nm_engine(InferenceModel& m, c10::Device device, Precision precision) {
+  if (!device.is_cpu()) fail("the N:M engine runs on the CPU, not on {} (--device cpu)", device.str());
+  if (precision != Precision::FP32) fail("the N:M engine computes in fp32, not {}", to_string(precision));
+  const auto& scheme = engine_scheme(m);
   m.model->to(device);
   m.model->eval();
-  return engine::use_engine(*m.model, *m.scheme);
+  return engine::use_engine(*m.model, scheme);
 }
 
 }  // namespace domino

@@ -2,7 +2,12 @@
 
 #include <torch/torch.h>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include <atomic>
+#include <limits>
 #include <csignal>
 #include <thread>
 
@@ -28,6 +33,13 @@ void check_thread_count(int64_t n, const char* what) {
   if (n < 0) fail("{} must not be negative, got {}", what, n);
   if (n > max_threads())
     fail("{} {} is above the limit of {} (8 per core of this machine, at least 64)", what, n, max_threads());
+}
+
+void keep_freed_memory() {
+#if defined(__GLIBC__)
+  mallopt(M_MMAP_MAX, 0);                                       // large blocks from the heap too
+  mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());  // and kept there once freed
+#endif
 }
 
 void set_threads(int threads) {
