@@ -57,4 +57,12 @@ BENCHMARK(BM_DataPipeline)->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond
 
 }  // namespace
 
-BENCHMARK_MAIN();
+// As `domino` does at start (runtime.h): without it, large-batch forwards measure page faults.
+int main(int argc, char** argv) {
+  domino::keep_freed_memory();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
