@@ -83,6 +83,12 @@ TEST_F(CliImageNet, SearchFinetuneVerifyFromTorchvisionWeights) {
     EXPECT_EQ(e.at("top1"), d.at("top1")) << source;
     EXPECT_NEAR(e.at("loss").get<double>(), d.at("loss").get<double>(), 1e-4) << source;
   }
+  // A .nm file of another model: refused, naming the layer.
+  const auto other = run_domino("bench-infer --repeats 1 --warmup 0 --image-size 64 --threads 1 --model resnet50 --nm " + f + "/w.nm");
+  EXPECT_EQ(other.exit_code, 1) << other.output;
+  EXPECT_TRUE(other.output.find("in the file but") != std::string::npos ||
+              other.output.find("is not a layer of resnet50") != std::string::npos)
+      << other.output;
   // Dense weights under an N:M scheme are refused, naming layer and group, never computed.
   expect_clean_error(run_domino("eval --engine nm" + from_weights() + " --scheme " + (*dir_ / "s/scheme.json")),
                      {"group", "output channel", "breaks its"});

@@ -84,7 +84,7 @@ class LayerClocks {
   std::shared_ptr<int64_t> calls_ = std::make_shared<int64_t>(0);
 };
 
-// The override slot of a prunable layer (conv or linear), or nullptr.
+// The override slot of a prunable layer (conv or linear), or none for other modules.
 struct OverrideSlot {
   std::function<const ForwardOverride&()> get;
   std::function<void(ForwardOverride)> set;
@@ -136,7 +136,7 @@ void time_layers(Network& model, const at::Tensor& input, const BenchOptions& o,
   for (auto& [slot, previous] : saved) slot.set(previous);
 }
 
-// The model's 4-d parameters and buffers (convolution weights) in `format`.
+// The model's 4-d parameters (convolution weights) in `format`.
 void set_weight_format(torch::nn::Module& model, at::MemoryFormat format) {
   for (auto& p : model.parameters())
     if (p.dim() == 4) p.set_data(p.contiguous(format));
