@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "domino/experiment.h"
+#include "domino/jobs.h"
 #include "test_util.h"
 
 namespace domino {
@@ -39,6 +40,22 @@ TEST(Experiment, RunsTheGridWritesResultsAndCachesCells) {
   for (const char* file : {"results.md", "results.csv", "report.html", "dense/checkpoint.pt", "dominosearch/params-0.75/scheme.json",
                            "cells/uniform/params-0.75/seed1/pruned.pt"})
     EXPECT_TRUE(test::fs::exists(dir.path() / "out" / file)) << file;
+
+  // The fine-tuned CIFAR-style ResNets through the N:M engine: the test split's top-1 and
+  // loss of LibTorch's forward, for the searched (layer-wise N) and the uniform scheme.
+  for (const char* cell : {"cells/dominosearch/params-0.75/seed0/pruned.pt", "cells/uniform/params-0.75/seed1/pruned.pt"}) {
+    EvalJob job;
+    job.source.checkpoint = (dir.path() / "out" / cell).string();
+    job.workers = 0;
+    const auto dense = run_eval_job(job);
+    job.engine = "nm";
+    const auto nm = run_eval_job(job);
+    EXPECT_EQ(nm.top1, dense.top1) << cell;
+    EXPECT_EQ(nm.samples, dense.samples) << cell;
+    EXPECT_NEAR(nm.loss, dense.loss, 1e-4) << cell;
+    auto model = load_inference_model(job.source);  // and the engine did run layers:
+    EXPECT_GE(use_nm_engine(model, c10::Device(c10::kCPU), Precision::FP32).engine.size(), 3u) << cell;
+  }
 
   // A finished cell is never run again: its recorded result is what the next run reports.
   const auto cell = dir.path() / "out/cells/uniform/params-0.75/seed0/result.json";
