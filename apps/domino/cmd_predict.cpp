@@ -53,7 +53,7 @@ void add_predict_command(CLI::App& app) {
   command->callback([a] {
     set_threads(a->threads);
     auto m = load_inference_model(a->source);
-    const auto device = resolve_device(a->engine == "nm" && a->device == "auto" ? "cpu" : a->device);
+    const auto device = inference_device(a->engine, a->device);
     m.model->to(device);
     if (a->engine == "nm") use_nm_engine(m, device, Precision::FP32);
     auto& model = m.model;

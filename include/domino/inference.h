@@ -41,6 +41,10 @@ struct InferenceModel {
 // `.nm` layer the model lacks or has in another shape.
 InferenceModel load_inference_model(const InferenceSource& source);
 
+// The device for `engine` ("libtorch" or "nm"): resolve_device(name), except that "auto"
+// means the CPU for the N:M engine (its kernels run there).
+c10::Device inference_device(const std::string& engine, const std::string& name);
+
 // The scheme the engine would run, or a clear error saying how to give one.
 const Scheme& engine_scheme(const InferenceModel& m);
 

@@ -6,6 +6,7 @@
 #include "domino/export.h"
 #include "domino/finetune.h"
 #include "domino/layer_table.h"
+#include "domino/runtime.h"
 
 namespace domino {
 namespace {
@@ -84,6 +85,10 @@ InferenceModel load_inference_model(const InferenceSource& s) {
     m.scheme = scheme_of(checkpoint, s.checkpoint);
   }
   return m;
+}
+
+c10::Device inference_device(const std::string& engine, const std::string& name) {
+  return resolve_device(engine == "nm" && name == "auto" ? "cpu" : name);
 }
 
 const Scheme& engine_scheme(const InferenceModel& m) {

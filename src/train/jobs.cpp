@@ -103,7 +103,7 @@ EvalResult run_eval_job(const EvalJob& job) {
   auto m = load_inference_model(job.source);
   if (!job.expect_model.empty() && job.expect_model != m.config.model)
     fail("checkpoint {} holds a {}, not a {}", job.source.checkpoint, m.config.model, job.expect_model);
-  const auto device = resolve_device(job.engine == "nm" && job.device == "auto" ? "cpu" : job.device);
+  const auto device = inference_device(job.engine, job.device);
   const auto precision = resolve_precision(job.precision, device);
   auto format = parse_memory_format(job.memory_format);
   m.model->to(device);
