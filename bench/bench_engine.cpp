@@ -106,16 +106,19 @@ void BM_NmConvVsDense(benchmark::State& state) {
                               {layer.stride, pad, 1});
   const auto bias = torch::randn({layer.cout});
   const auto x = torch::randn({batch, layer.cin, layer.size, layer.size});
+  // The engine's input in the memory format its kernel reads, as the layer before it in a
+  // model hands it over (channels-last from the channels-last kernel; NCHW otherwise).
+  const auto x_engine = engine::channels_last_kernel() ? x.contiguous(at::MemoryFormat::ChannelsLast) : x;
   torch::NoGradGuard no_grad;
   // One untimed call each: the first fills caches, the engine's offsets and scratch.
   torch::conv2d(x, w, bias, layer.stride, pad);
-  conv.forward(x);
+  conv.forward(x_engine);
   double dense = 0, sparse = 0;
   int64_t outputs = 0;
   for (auto _ : state) {
     dense += seconds([&] { benchmark::DoNotOptimize(torch::conv2d(x, w, bias, layer.stride, pad).data_ptr()); });
     at::Tensor y;
-    const double t = seconds([&] { y = conv.forward(x); });
+    const double t = seconds([&] { y = conv.forward(x_engine); });
     sparse += t;
     outputs = y.size(2) * y.size(3) * batch;
     state.SetIterationTime(t);

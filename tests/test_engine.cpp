@@ -84,6 +84,52 @@ TEST(NmEngine, ConvolutionsMatchLibTorchForEveryNMAndPath) {
   }
 }
 
+struct ChannelsLastGuard {
+  ~ChannelsLastGuard() { engine::use_channels_last_kernel(true); }
+};
+
+// The channels-last kernel (AVX-512, groups along input channels, M <= 16, channels in
+// blocks of 16): every N, the tile remainders (rows of 1-15 pixels), bands of a large
+// image, strides, padding, groups, channels-last and NCHW inputs; its outputs are
+// channels-last, the row kernel's NCHW, and both equal LibTorch's.
+TEST(NmEngine, ChannelsLastKernelMatchesLibTorch) {
+  if (engine::detected_isa() < Isa::Avx512) GTEST_SKIP() << "the channels-last kernel needs AVX-512";
+  ChannelsLastGuard guard;
+  torch::manual_seed(5);
+  const std::vector<ConvCase> cases = {
+      {32, 16, 1, 1, 0, 1, 7, 7, 1},   {64, 32, 1, 1, 0, 1, 3, 5, 3},  {32, 48, 1, 2, 0, 1, 13, 9, 2},
+      {16, 16, 3, 1, 1, 1, 11, 13, 1}, {32, 32, 3, 2, 1, 1, 10, 15, 2}, {16, 32, 5, 2, 2, 1, 17, 19, 1},
+      {64, 32, 3, 1, 1, 2, 6, 5, 2},   {48, 64, 3, 1, 1, 1, 56, 56, 1}, {16, 16, 3, 1, 0, 1, 3, 3, 1},
+  };
+  for (const int64_t M : {4, 8, 16})
+    for (const int64_t N : {1, 2, 3, 4, 5, 8, 16}) {
+      if (N > M) continue;
+      for (const auto& c : cases) {
+        if (N == 5 && c.h > 20) continue;  // the big image once per N that matters
+        SCOPED_TRACE(fmt::format("conv {}->{} k{} s{} p{} g{} {}x{} b{} {}:{}", c.cin, c.cout, c.k, c.stride, c.pad,
+                                 c.groups, c.h, c.w, c.batch, N, M));
+        const auto w = nm_weight({c.cout, c.cin / c.groups, c.k, c.k}, N, M, Layout::NHWC);
+        const auto bias = torch::randn({c.cout});
+        const auto x = torch::randn({c.batch, c.cin, c.h, c.w});
+        const engine::NmConv2d conv(compress_nm_checked("conv", w, N, M, Layout::NHWC), bias, {c.stride, c.pad, c.groups});
+        const bool relu = N % 2 == 1;
+        auto expect = torch::conv2d(x, w, bias, c.stride, c.pad, 1, c.groups);
+        if (relu) expect = expect.relu();
+        engine::use_channels_last_kernel(true);
+        for (const auto& input : {x, x.contiguous(at::MemoryFormat::ChannelsLast)}) {
+          const auto got = conv.forward(input, relu);
+          ASSERT_EQ(got.sizes(), expect.sizes());
+          EXPECT_TRUE(got.is_contiguous(at::MemoryFormat::ChannelsLast));
+          EXPECT_TRUE(torch::allclose(got, expect, kRtol, kAtol)) << (got - expect).abs().max().item<float>();
+        }
+        engine::use_channels_last_kernel(false);
+        const auto rows = conv.forward(x.contiguous(at::MemoryFormat::ChannelsLast), relu);
+        EXPECT_TRUE(rows.is_contiguous());
+        EXPECT_TRUE(torch::allclose(rows, expect, kRtol, kAtol));
+      }
+    }
+}
+
 TEST(NmEngine, BothLayoutsAndTheStemWithThreeChannels) {
   IsaGuard guard;
   torch::manual_seed(1);

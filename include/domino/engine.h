@@ -22,6 +22,13 @@ namespace domino::engine {
 
 class OffsetCache;  // src/engine/nm_rows.h
 
+// A convolution's weights as the channels-last kernel reads them (src/engine/nhwc_kernel.h).
+struct ChannelsLastWeights {
+  int64_t k = 0;      // kept weights of an output channel in each chunk of 16 input channels
+  at::Tensor values;  // float [blocks of 16 outputs][chunks][k][16]
+  at::Tensor lanes;   // uint8, same shape: which channel of the chunk each value multiplies
+};
+
 // The kernels' instruction sets, from slowest to fastest. The best the CPU has is chosen at
 // run time; the build needs none of them.
 enum class Isa { Portable, Avx2, Avx512 };
@@ -32,6 +39,12 @@ Isa detected_isa();                      // the best this CPU runs
 // variable DOMINO_ENGINE_ISA (to check or measure a slower path).
 Isa active_isa();
 void limit_isa(Isa most);  // never raises the set above detected_isa()
+// Whether convolutions that can (groups along input channels of M <= 16, channels in
+// blocks of 16, AVX-512) run the channels-last kernel, which returns channels-last
+// outputs; otherwise every layer runs the row kernel (NCHW). On by default; the
+// environment variable DOMINO_ENGINE_NHWC=0 turns it off (to compare the two).
+bool channels_last_kernel();
+void use_channels_last_kernel(bool on);
 
 struct ConvGeometry {
   int64_t stride = 1;
@@ -43,7 +56,8 @@ struct ConvGeometry {
 // breaks its scheme).
 
 // A convolution with N:M weights [Cout, Cin / groups, Kh, Kw] and a bias (BatchNorm folded
-// in, or undefined for none). Input and output are float NCHW on the CPU, any batch and size.
+// in, or undefined for none). Input is float on the CPU, any batch, size and memory
+// format; the output is channels-last where the channels-last kernel ran, else NCHW.
 class NmConv2d {
  public:
   NmConv2d(const NmLayer& weight, const at::Tensor& bias, ConvGeometry geometry);
@@ -62,8 +76,11 @@ class NmConv2d {
   std::vector<int32_t> channel_, phase_, dy_, dx_;
   std::vector<float> bias_;
   std::shared_ptr<OffsetCache> offsets_;  // by input H x W
+  // The channels-last kernel's weights (src/engine/nhwc_kernel.h), undefined where it cannot run.
+  ChannelsLastWeights channels_last_;
   void sort_rows_by_address();
   std::vector<int32_t> offsets_for(int64_t h, int64_t w) const;
+  at::Tensor forward_channels_last(const at::Tensor& input, bool relu) const;
 };
 
 // A linear layer with N:M weights [out, in] and an optional bias; input [B, in].

@@ -1,6 +1,7 @@
 // Which kernel runs: the best instruction set the CPU reports, unless lowered.
 #include <atomic>
 #include <cstdlib>
+#include <string>
 
 #include "domino/engine.h"
 #include "domino/error.h"
@@ -21,7 +22,18 @@ std::atomic<int>& limit() {
   return most;
 }
 
+std::atomic<bool>& channels_last_on() {
+  static std::atomic<bool> on{[] {
+    const char* env = std::getenv("DOMINO_ENGINE_NHWC");
+    return !(env && std::string(env) == "0");
+  }()};
+  return on;
+}
+
 }  // namespace
+
+bool channels_last_kernel() { return channels_last_on().load(); }
+void use_channels_last_kernel(bool on) { channels_last_on().store(on); }
 
 std::string to_string(Isa isa) {
   switch (isa) {

@@ -19,6 +19,7 @@
 
 #include "domino/engine.h"
 #include "domino/error.h"
+#include "engine/nhwc_kernel.h"
 #include "engine/nm_rows.h"
 #include "engine/spmm_kernel.h"
 #include "util/shape.h"
@@ -98,6 +99,36 @@ void lay_out(const float* src, float* dst, int64_t batch, const InputLayout& l) 
   });
 }
 
+// The channels-last kernel's weights (nhwc_kernel.h): per block of 16 output channels and
+// chunk of 16 input channels at one tap, k = N x 16 / M vectors of 16 values and 16 lane
+// indices. Left undefined where that kernel cannot run the layer.
+void pack_channels_last(const NmLayer& weight, const NmRows& rows, int64_t groups, ChannelsLastWeights& out) {
+  const int64_t cout = weight.shape[0], cin = weight.shape[1], taps = weight.shape[2] * weight.shape[3];
+  if (weight.layout != Layout::NHWC || kNhwcBlock % weight.M != 0 || cin % kNhwcBlock != 0 ||
+      (cout / groups) % kNhwcBlock != 0)
+    return;
+  const int64_t k = weight.N * kNhwcBlock / weight.M, chunks = taps * cin / kNhwcBlock;
+  out.k = k;
+  out.values = torch::zeros({cout / kNhwcBlock, chunks, k, kNhwcBlock}, torch::kFloat);
+  out.lanes = torch::zeros({cout / kNhwcBlock, chunks, k, kNhwcBlock}, torch::kUInt8);
+  float* values = out.values.data_ptr<float>();
+  uint8_t* lanes = out.lanes.data_ptr<uint8_t>();
+  std::vector<int64_t> used(static_cast<size_t>(chunks));
+  for (int64_t row = 0; row < cout; ++row) {
+    std::fill(used.begin(), used.end(), 0);
+    const int64_t block = row / kNhwcBlock, lane = row % kNhwcBlock;
+    for (int64_t i = row * rows.nnz; i < (row + 1) * rows.nnz; ++i) {
+      // NHWC positions run (tap, channel): position / 16 is the chunk, position % 16 the lane.
+      const int64_t chunk = rows.position[i] / kNhwcBlock;
+      const int64_t j = used[chunk]++;
+      if (j >= k) fail("{}: more than {} kept weights in 16 channels of row {}", weight.name, k, row);
+      const int64_t at = ((block * chunks + chunk) * k + j) * kNhwcBlock + lane;
+      values[at] = rows.values[i];
+      lanes[at] = static_cast<uint8_t>(rows.position[i] % kNhwcBlock);
+    }
+  }
+}
+
 }  // namespace
 
 NmConv2d::NmConv2d(const NmLayer& weight, const at::Tensor& bias, ConvGeometry geometry)
@@ -107,6 +138,7 @@ NmConv2d::NmConv2d(const NmLayer& weight, const at::Tensor& bias, ConvGeometry g
     fail("{}: invalid convolution geometry (stride {}, padding {}, groups {})", weight.name, geometry.stride,
          geometry.padding, geometry.groups);
   const auto rows = nm_rows(weight);
+  pack_channels_last(weight, rows, geometry.groups, channels_last_);
   nnz_ = rows.nnz;
   values_ = rows.values;
   const int64_t cin = shape_[1], kh = shape_[2], kw = shape_[3];
@@ -174,6 +206,8 @@ at::Tensor NmConv2d::forward(const at::Tensor& input, bool relu) const {
   if (input.dim() != 4 || input.size(1) != channels)
     fail("N:M convolution: expected input [B, {}, H, W], got {}", channels, shape_str(input.sizes()));
   if (!input.is_cpu()) fail("N:M convolution: the engine runs on the CPU, the input is on {}", input.device().str());
+  if (channels_last_.values.defined() && channels_last_kernel() && active_isa() == Isa::Avx512)
+    return forward_channels_last(input, relu);
   const auto x = input.to(torch::kFloat).contiguous();
   const int64_t batch = x.size(0), h = x.size(2), w = x.size(3), pad = geometry_.padding;
   if (h + 2 * pad < shape_[2] || w + 2 * pad < shape_[3])
@@ -205,6 +239,80 @@ at::Tensor NmConv2d::forward(const at::Tensor& input, bool relu) const {
       for (int64_t row = begin; row < end; ++row) std::copy_n(wide + row * l.wh, l.wo, dst + row * l.wo);
     });
   }
+  return out;
+}
+
+// The channels-last kernel: the input as NHWC (padded into scratch where the convolution
+// pads), the output channels-last. Work is split by image, band of output pixels and
+// (pair of) blocks of 16 output channels.
+at::Tensor NmConv2d::forward_channels_last(const at::Tensor& input, bool relu) const {
+  const auto x = input.to(torch::kFloat).contiguous(at::MemoryFormat::ChannelsLast);
+  const int64_t batch = x.size(0), channels = x.size(1), h = x.size(2), w = x.size(3);
+  const int64_t pad = geometry_.padding, s = geometry_.stride, kh = shape_[2], kw = shape_[3];
+  if (h + 2 * pad < kh || w + 2 * pad < kw) fail("N:M convolution: input {}x{} is smaller than the kernel", h, w);
+  const int64_t hp = h + 2 * pad, wp = w + 2 * pad, ho = (hp - kh) / s + 1, wo = (wp - kw) / s + 1;
+  const float* images = x.data_ptr<float>();
+  if (pad > 0) {
+    float* padded = scratch(0, batch * hp * wp * channels);
+    at::parallel_for(0, batch * hp, 16, [&](int64_t begin, int64_t end) {
+      for (int64_t r = begin; r < end; ++r) {
+        float* row = padded + r * wp * channels;
+        const int64_t y = r % hp - pad;
+        if (y < 0 || y >= h) {
+          std::fill_n(row, wp * channels, 0.f);
+          continue;
+        }
+        std::fill_n(row, pad * channels, 0.f);
+        std::copy_n(images + ((r / hp) * h + y) * w * channels, w * channels, row + pad * channels);
+        std::fill_n(row + (pad + w) * channels, pad * channels, 0.f);
+      }
+    });
+    images = padded;
+  }
+  const int64_t cin = shape_[1], cout = shape_[0];
+  const int64_t per_tap = cin / kNhwcBlock, chunks = kh * kw * per_tap;
+  std::vector<int64_t> chunk_offset(static_cast<size_t>(chunks));
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t tap = c / per_tap;
+    chunk_offset[c] = ((tap / kw) * wp + tap % kw) * channels + (c % per_tap) * kNhwcBlock;
+  }
+  auto out = torch::empty({batch, cout, ho, wo}, torch::TensorOptions(torch::kFloat).memory_format(at::MemoryFormat::ChannelsLast));
+  NhwcConvTask task;
+  task.x = images;
+  task.x_image = hp * wp * channels;
+  task.x_row = wp * channels;
+  task.channels = channels;
+  task.stride = s;
+  task.chunk_offset = chunk_offset.data();
+  task.chunks = chunks;
+  task.k = channels_last_.k;
+  task.values = channels_last_.values.data_ptr<float>();
+  task.lanes = channels_last_.lanes.data_ptr<uint8_t>();
+  task.group_out = cout / geometry_.groups;
+  task.group_in = cin;
+  task.bias = bias_.empty() ? nullptr : bias_.data();
+  task.y = out.data_ptr<float>();
+  task.relu = relu;
+  task.y_image = ho * wo * cout;
+  task.cout = cout;
+  // A 1x1 convolution of stride 1 without padding reads its pixels as one row: longer tiles.
+  task.wo = kh == 1 && kw == 1 && s == 1 && pad == 0 ? ho * wo : wo;
+  // Bands of output pixels whose input and output (~256 KiB each at most) stay in cache
+  // while the blocks' weights stream past.
+  const int64_t pixels = ho * wo, per_pixel = std::max(channels * s * s, cout) * static_cast<int64_t>(sizeof(float));
+  constexpr int64_t kBandBytes = 256 * 1024;
+  const int64_t band = std::min(pixels, std::max<int64_t>(16, kBandBytes / per_pixel));
+  // Two blocks a call where the kernel pairs them and a group holds an even number.
+  const int64_t pair = task.group_out % (2 * kNhwcBlock) == 0 ? nhwc_blocks_per_call(channels_last_.k) : 1;
+  const int64_t bands = (pixels + band - 1) / band, calls = cout / kNhwcBlock / pair;
+  at::parallel_for(0, batch * bands * calls, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t b = i / (bands * calls), first = (i / calls) % bands * band;
+#if defined(__x86_64__)
+      nhwc_conv_avx512(task, b, i % calls * pair, pair, first, std::min(pixels, first + band));
+#endif
+    }
+  });
   return out;
 }
 

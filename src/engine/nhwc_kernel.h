@@ -1,0 +1,43 @@
+// The channels-last N:M convolution kernel (docs/engine.md, "The channels-last kernel"):
+// one vector load of 16 input channels of a pixel serves every output channel of a block
+// of 16, each selecting its kept channels with an in-register permute. It needs groups
+// along input channels (layout NHWC) of M in {4, 8, 16} and AVX-512.
+// No LibTorch here: the kernel unit is compiled for AVX-512 only.
+#pragma once
+
+#include <cstdint>
+
+namespace domino::engine {
+
+constexpr int64_t kNhwcBlock = 16;  // output channels a block, input channels a chunk
+
+// One convolution's operands. A "chunk" is 16 input channels at one tap; a block of 16
+// output channels keeps exactly k of each chunk's channels (k = N x 16 / M), stored as k
+// pairs of vectors: 16 weights (one per output channel) and 16 lane indices (which of the
+// chunk's channels each weight multiplies, a byte each).
+struct NhwcConvTask {
+  const float* x = nullptr;  // the padded input, NHWC: [B][Hp][Wp][C]
+  int64_t x_image = 0, x_row = 0, channels = 0;  // floats a padded image, row, pixel
+  int64_t stride = 1;
+  const int64_t* chunk_offset = nullptr;  // [chunks]: where a chunk starts from a pixel's first channel
+  int64_t chunks = 0, k = 0;
+  const float* values = nullptr;   // [blocks][chunks][k][16], 64-byte aligned
+  const uint8_t* lanes = nullptr;  // [blocks][chunks][k][16]: which of the chunk's channels
+  int64_t group_out = 0, group_in = 0;  // output and input channels of one convolution group
+  const float* bias = nullptr;          // [Cout] or null
+  float* y = nullptr;                   // NHWC: [B][Ho][Wo][Cout]
+  int64_t y_image = 0, cout = 0, wo = 0;  // floats an output image, output channels, output columns
+  bool relu = false;
+};
+
+// Blocks of output channels one call computes together (sharing each pixel's load): two
+// where a block keeps at most 2 weights of a chunk (loads, not permutes, bound the kernel
+// there), else one.
+inline int64_t nhwc_blocks_per_call(int64_t k) { return k <= 2 ? 2 : 1; }
+
+// Output pixels [pixel_begin, pixel_end) (row-major in Ho x Wo) of image `image`, output
+// channel blocks [block, block + blocks) (one or two, in one convolution group).
+void nhwc_conv_avx512(const NhwcConvTask& task, int64_t image, int64_t block, int64_t blocks, int64_t pixel_begin,
+                      int64_t pixel_end);
+
+}  // namespace domino::engine
