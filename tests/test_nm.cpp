@@ -1,4 +1,4 @@
-// Groups, masks, ERK, schemes and the baseline schemes (ALGORITHM.md §1, §2.4, §2.6, §2.7).
+// Groups, masks, ERK, schemes and the baseline schemes (docs/ALGORITHM.md §1, §2.4, §2.6, §2.7).
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 

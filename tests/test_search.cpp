@@ -1,4 +1,4 @@
-// DominoSearch (ALGORITHM.md §2): thresholds, the vote, decisions, η, the penalty, and
+// DominoSearch (docs/ALGORITHM.md §2): thresholds, the vote, decisions, η, the penalty, and
 // whole searches (reproducible, resumable, refusing unreachable targets).
 #include <gtest/gtest.h>
 #include <torch/torch.h>

@@ -1,4 +1,4 @@
-// ERK sparsity (ALGORITHM.md §2.4), candidate sets, and the schemes DominoSearch is
+// ERK sparsity (docs/ALGORITHM.md §2.4), candidate sets, and the schemes DominoSearch is
 // compared against (§2.6, §2.7): uniform, ERK-rounded, and the fixed-N mapping.
 #pragma once
 

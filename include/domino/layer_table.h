@@ -1,5 +1,5 @@
 // The prunable-layer table: every Conv2d and Linear of a model, by module path, with
-// weight shape, params and FLOPs (multiply-accumulates, ALGORITHM.md §1). Conv output
+// weight shape, params and FLOPs (multiply-accumulates, docs/ALGORITHM.md §1). Conv output
 // sizes are measured in a real forward pass, never assumed.
 #pragma once
 

@@ -1,4 +1,4 @@
-// N:M groups and masks (ALGORITHM.md §1). A layer's weight is cut into groups of M
+// N:M groups and masks (docs/ALGORITHM.md §1). A layer's weight is cut into groups of M
 // consecutive weights in a layout's order; the mask keeps, per group, the N weights of
 // largest |w|, ties to the lower index — bit for bit a stable descending sort.
 #pragma once

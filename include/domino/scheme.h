@@ -1,5 +1,5 @@
 // A scheme: the (N, M) of every prunable layer, with the budget figures it implies
-// (ALGORITHM.md §1), where it came from, and — for searched schemes — the decision log.
+// (docs/ALGORITHM.md §1), where it came from, and — for searched schemes — the decision log.
 // Stored as JSON (docs/scheme-format.md); the authors' published text format is read too.
 #pragma once
 

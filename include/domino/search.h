@@ -1,4 +1,4 @@
-// DominoSearch (ALGORITHM.md §2): from a dense model, lower each layer's N step by step
+// DominoSearch (docs/ALGORITHM.md §2): from a dense model, lower each layer's N step by step
 // while a layer-wise penalty shrinks surviving weights, until the budget is met. It runs
 // inside the shared training loop as TrainHooks: masks in the forward (through the
 // prunable layers' weight transform), the penalty and the checks between backward and

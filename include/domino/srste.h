@@ -1,4 +1,4 @@
-// SR-STE (ALGORITHM.md §3): train a network into an N:M scheme. The forward uses
+// SR-STE (docs/ALGORITHM.md §3): train a network into an N:M scheme. The forward uses
 // W ⊙ mask_N(W), the mask recomputed every call; the dense W receives
 // ∂L/∂W_eff + λ_w · (1 − mask) ⊙ W (the sparse-refined straight-through estimator).
 #pragma once

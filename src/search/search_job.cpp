@@ -17,7 +17,7 @@ namespace fs = std::filesystem;
 namespace domino {
 namespace {
 
-// The search trains with plain SGD at a fixed rate (ALGORITHM.md §2.5) on the dense
+// The search trains with plain SGD at a fixed rate (docs/ALGORITHM.md §2.5) on the dense
 // run's training split, with the dense run's data settings.
 TrainConfig search_config(const SearchJob& job, TrainConfig dense) {
   dense.lr = job.lr;
