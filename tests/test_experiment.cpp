@@ -99,6 +99,17 @@ TEST(Experiment, OneSchemeAtTwoBudgetsIsFineTunedOnce) {
   EXPECT_EQ(result.cells[2].budget, "flops:0.75");
   EXPECT_TRUE(test::fs::exists(dir.path() / "out/cells/uniform/params-0.75/seed0/result.json"));
   EXPECT_FALSE(test::fs::exists(dir.path() / "out/cells/uniform/flops-0.75"));
+
+  // A damaged cache file is named, with what to do, never an internal error.
+  const auto cell = dir.path() / "out/cells/uniform/params-0.75/seed0";
+  std::ofstream(cell / "result.json") << R"({"test": {"top1": 0.5}})";
+  expect_error_containing([&] { run_experiment(load_experiment(dir / "exp.yaml")); },
+                          {"params-0.75/seed0/result.json", "not a fine-tuning result", "top5", "remove the cell"});
+  std::ofstream(cell / "result.json") << R"({"test": )";
+  expect_error_containing([&] { run_experiment(load_experiment(dir / "exp.yaml")); }, {"params-0.75/seed0/result.json"});
+  std::ofstream(cell / "config.json") << "[1, 2]";
+  expect_error_containing([&] { run_experiment(load_experiment(dir / "exp.yaml")); },
+                          {"params-0.75/seed0/config.json", "not a config"});
 }
 
 TEST(Experiment, BadConfigsAreClearErrors) {

@@ -162,12 +162,31 @@ class Runner {
   // changed config, or a cache shared with another experiment, must not pass silently).
   static void check_same_computation(const nlohmann::json& cached, const TrainConfig& now, const fs::path& dir) {
     const auto wanted = to_json(now), defaults = to_json(legacy_config_defaults());  // keys newer than the file: what runs did before them
+    if (!cached.is_object())
+      fail("{}: not a config this tool wrote (expected a mapping); remove the cell {} to fine-tune it again",
+           (dir / "config.json").string(), dir.string());
     std::vector<std::string> differ;
     for (const auto& key : train_config_keys())
       if (!key.run_only && cached.value(key.name, defaults.at(key.name)) != wanted.at(key.name)) differ.push_back(key.name);
     if (!differ.empty())
       fail("the cached cell {} was fine-tuned with other options ({}); remove it, or give the experiment another out/cache",
            dir.string(), fmt::join(differ, ", "));
+  }
+
+  // A finished cell's result.json; a damaged one is named, with what to do about it.
+  struct CellRecord {
+    double top1 = 0, top5 = 0, train_seconds = 0;
+  };
+  static CellRecord read_cell_result(const fs::path& dir) {
+    const auto path = (dir / "result.json").string();
+    const auto r = read_json_file(path);  // names the file if it is not JSON
+    try {
+      return {r.at("test").at("top1").get<double>(), r.at("test").at("top5").get<double>(),
+              r.at("train_seconds").get<double>()};
+    } catch (const nlohmann::json::exception& e) {
+      fail("{}: not a fine-tuning result this tool wrote ({}); remove the cell {} to fine-tune it again", path,
+           e.what(), dir.string());
+    }
   }
 
   // Per-layer name and N:M: what makes two schemes the same fine-tuning.
@@ -227,19 +246,19 @@ class Runner {
       fmt::print(stderr, "[{}] fine-tune {} at {} seed {} -> {}\n", spec_.name, source, budget, seed, dir.string());
       run_finetune_job(job);
     }
-    const auto r = read_json_file((dir / "result.json").string());
+    const auto r = read_cell_result(dir);
     CellResult c;
     c.scheme = source;
     c.budget = budget;
     c.seed = seed;
-    c.top1 = r.at("test").at("top1").get<double>();
-    c.top5 = r.at("test").at("top5").get<double>();
+    c.top1 = r.top1;
+    c.top5 = r.top5;
     c.sparse_params = scheme.sparse_params();
     c.sparse_flops = scheme.sparse_flops();
     c.param_sparsity = scheme.param_sparsity();
     c.flops_reduction = scheme.flops_reduction();
     c.search_seconds = search_seconds;
-    c.finetune_seconds = r.at("train_seconds").get<double>();
+    c.finetune_seconds = r.train_seconds;
     return c;
   }
 
