@@ -54,7 +54,7 @@ inline void store_tile(const Tile& t, __m512 (&acc)[NB][P]) {
 }
 
 // K known at compile time: the blocks' weights and indices stay in registers per chunk.
-// NB = 2 blocks share each pixel's load (where K is small and loads, not permutes, bound it).
+// NB = 2 blocks share each pixel's load (where K is small, so that a load feeds few FMAs).
 template <int K, int P, int NB>
 void tile(const Tile& t) {
   __m512 acc[NB][P];
@@ -187,7 +187,7 @@ void nhwc_conv_avx512(const NhwcConvTask& a, int64_t image, int64_t block, int64
     const int64_t pixels = std::min(pixel_end - p, a.wo - ox);  // the rest of this output row
     t.x = a.x + image * a.x_image + oy * a.stride * a.x_row + ox * t.pixel_step + in_channel;
     t.y = a.y + image * a.y_image + p * a.cout + out_channel;
-    if (blocks == 2 && a.k <= 2) {
+    if (blocks == 2 && nhwc_blocks_per_call(a.k) == 2) {  // run_k<2> takes only such k
       run_k<2>(t, pixels);
     } else {
       for (int64_t b = 0; b < blocks; ++b) {

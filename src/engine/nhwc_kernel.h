@@ -31,8 +31,8 @@ struct NhwcConvTask {
 };
 
 // Blocks of output channels one call computes together (sharing each pixel's load): two
-// where a block keeps at most 2 weights of a chunk (loads, not permutes, bound the kernel
-// there), else one.
+// where a block keeps at most 2 weights of a chunk (a pixel's load would feed only one or
+// two FMAs), else one.
 inline int64_t nhwc_blocks_per_call(int64_t k) { return k <= 2 ? 2 : 1; }
 
 // Output pixels [pixel_begin, pixel_end) (row-major in Ho x Wo) of image `image`, output

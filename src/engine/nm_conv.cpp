@@ -206,12 +206,12 @@ at::Tensor NmConv2d::forward(const at::Tensor& input, bool relu) const {
   if (input.dim() != 4 || input.size(1) != channels)
     fail("N:M convolution: expected input [B, {}, H, W], got {}", channels, shape_str(input.sizes()));
   if (!input.is_cpu()) fail("N:M convolution: the engine runs on the CPU, the input is on {}", input.device().str());
+  if (input.size(2) + 2 * geometry_.padding < shape_[2] || input.size(3) + 2 * geometry_.padding < shape_[3])
+    fail("N:M convolution: input {}x{} is smaller than the kernel", input.size(2), input.size(3));
   if (channels_last_.values.defined() && channels_last_kernel() && active_isa() == Isa::Avx512)
     return forward_channels_last(input, relu);
   const auto x = input.to(torch::kFloat).contiguous();
   const int64_t batch = x.size(0), h = x.size(2), w = x.size(3), pad = geometry_.padding;
-  if (h + 2 * pad < shape_[2] || w + 2 * pad < shape_[3])
-    fail("N:M convolution: input {}x{} is smaller than the kernel", h, w);
   const auto l = input_layout(channels, h, w, shape_[2], shape_[3], geometry_.stride, pad);
   if (l.image_stride > std::numeric_limits<int32_t>::max()) fail("N:M convolution: input too large for 32-bit offsets");
 
@@ -249,7 +249,6 @@ at::Tensor NmConv2d::forward_channels_last(const at::Tensor& input, bool relu) c
   const auto x = input.to(torch::kFloat).contiguous(at::MemoryFormat::ChannelsLast);
   const int64_t batch = x.size(0), channels = x.size(1), h = x.size(2), w = x.size(3);
   const int64_t pad = geometry_.padding, s = geometry_.stride, kh = shape_[2], kw = shape_[3];
-  if (h + 2 * pad < kh || w + 2 * pad < kw) fail("N:M convolution: input {}x{} is smaller than the kernel", h, w);
   const int64_t hp = h + 2 * pad, wp = w + 2 * pad, ho = (hp - kh) / s + 1, wo = (wp - kw) / s + 1;
   const float* images = x.data_ptr<float>();
   if (pad > 0) {
