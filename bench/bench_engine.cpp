@@ -11,13 +11,13 @@
 
 #include <fmt/format.h>
 
-#include "domino/baselines.h"
-#include "domino/engine.h"
-#include "domino/layer_table.h"
-#include "domino/models.h"
-#include "domino/nm.h"
-#include "domino/srste.h"
-#include "util/files.h"
+#include "domino/engine/engine.h"
+#include "domino/models/layer_table.h"
+#include "domino/models/models.h"
+#include "domino/nm/baselines.h"
+#include "domino/nm/nm.h"
+#include "domino/sparse/srste.h"
+#include "io/files.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>

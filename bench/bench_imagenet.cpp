@@ -10,12 +10,12 @@
 
 #include <filesystem>
 
-#include "domino/datasets.h"
-#include "domino/image_folder.h"
-#include "domino/loader.h"
-#include "domino/models.h"
-#include "domino/runtime.h"
 #include "bench_util.h"
+#include "domino/core/runtime.h"
+#include "domino/data/datasets.h"
+#include "domino/data/image_folder.h"
+#include "domino/data/loader.h"
+#include "domino/models/models.h"
 
 namespace {
 

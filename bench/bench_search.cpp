@@ -3,17 +3,18 @@
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
-#include "domino/datasets.h"
-#include "domino/layer_table.h"
-#include "domino/loader.h"
-#include "domino/models.h"
-#include "domino/nm.h"
-#include "domino/precision.h"
-#include "domino/runtime.h"
-#include "domino/baselines.h"
-#include "domino/search.h"
-#include "domino/srste.h"
-#include "domino/sgd.h"
+#include "domino/core/runtime.h"
+#include "domino/data/datasets.h"
+#include "domino/data/loader.h"
+#include "domino/jobs/search_job.h"
+#include "domino/models/layer_table.h"
+#include "domino/models/models.h"
+#include "domino/nm/baselines.h"
+#include "domino/nm/nm.h"
+#include "domino/search/search.h"
+#include "domino/sparse/srste.h"
+#include "domino/train/precision.h"
+#include "domino/train/sgd.h"
 
 namespace {
 
@@ -106,7 +107,7 @@ void BM_TrainIteration(benchmark::State& state) {
   std::unique_ptr<DominoSearch> search;
   if (search_on) {
     SearchOptions o;
-    o.target = Target{"params", 0.875};
+    o.target = Target{TargetKind::Params, 0.875};
     o.vr = 1e-9;  // every check lowers N_int: the cost is measured here, not the decisions
     search = std::make_unique<DominoSearch>(*model, dense_scheme(build_layer_table(*model, spec.shape), 16, Layout::NHWC), o);
     for (int64_t t = 0; t < 8; ++t) search->check(t);  // N_int 16 -> 8: masks active everywhere

@@ -3,12 +3,12 @@
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
-#include "domino/datasets.h"
-#include "domino/loader.h"
-#include "domino/models.h"
-#include "domino/runtime.h"
-#include "domino/sgd.h"
 #include "bench_util.h"
+#include "domino/core/runtime.h"
+#include "domino/data/datasets.h"
+#include "domino/data/loader.h"
+#include "domino/models/models.h"
+#include "domino/train/sgd.h"
 
 namespace {
 

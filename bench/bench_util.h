@@ -3,7 +3,7 @@
 
 #include <benchmark/benchmark.h>
 
-#include "domino/loader.h"
+#include "domino/data/loader.h"
 
 namespace domino::bench {
 

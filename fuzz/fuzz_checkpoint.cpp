@@ -1,8 +1,9 @@
 // Checkpoints and weight files (torch::pickle_load behind the pickle scan).
-#include "domino/checkpoint.h"
-#include "domino/export.h"
-#include "fuzz_util.h"
+#include "domino/io/checkpoint.h"
+#include "domino/models/pretrained.h"
+#include "domino/sparse/export.h"
 #include "fuzz_seeds.h"
+#include "fuzz_util.h"
 
 namespace domino::fuzz {
 

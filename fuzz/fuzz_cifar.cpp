@@ -1,5 +1,5 @@
 // CIFAR-10/100 binary batches.
-#include "domino/readers.h"
+#include "domino/data/readers.h"
 #include "fuzz_util.h"
 
 namespace domino::fuzz {

@@ -1,6 +1,6 @@
 // YAML configs: training configs (merged and validated) and experiment configs.
-#include "domino/experiment.h"
-#include "domino/train_config.h"
+#include "domino/experiment/experiment.h"
+#include "domino/train/train_config.h"
 #include "fuzz_util.h"
 
 namespace domino::fuzz {

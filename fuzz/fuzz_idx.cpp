@@ -1,7 +1,7 @@
 // IDX arrays, plain or gzip (the MNIST family).
-#include "domino/readers.h"
-#include "fuzz_util.h"
+#include "domino/data/readers.h"
 #include "fuzz_seeds.h"
+#include "fuzz_util.h"
 
 namespace domino::fuzz {
 

@@ -1,7 +1,7 @@
 // Image decoding for ImageFolder datasets and predict (OpenCV behind our size limit).
 #include <opencv2/imgcodecs.hpp>
 
-#include "domino/image_folder.h"
+#include "domino/data/image_folder.h"
 #include "fuzz_util.h"
 
 namespace domino::fuzz {

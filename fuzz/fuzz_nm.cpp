@@ -1,8 +1,8 @@
 // The compressed N:M format (docs/nm-format.md).
-#include "domino/baselines.h"
-#include "domino/export.h"
-#include "fuzz_util.h"
+#include "domino/nm/baselines.h"
+#include "domino/sparse/export.h"
 #include "fuzz_seeds.h"
+#include "fuzz_util.h"
 
 namespace domino::fuzz {
 

@@ -3,8 +3,8 @@
 
 #include <sstream>
 
-#include "fuzz_util.h"
 #include "fuzz_seeds.h"
+#include "fuzz_util.h"
 #include "io/pickle_scan.h"
 
 namespace domino::fuzz {

@@ -1,9 +1,9 @@
 // Scheme files: our JSON and the authors' text format (read against ResNet-8's layers).
-#include "domino/baselines.h"
-#include "domino/layer_table.h"
-#include "domino/models.h"
-#include "fuzz_util.h"
+#include "domino/nm/baselines.h"
+#include "domino/models/layer_table.h"
+#include "domino/models/models.h"
 #include "fuzz_seeds.h"
+#include "fuzz_util.h"
 
 namespace domino::fuzz {
 

@@ -7,11 +7,11 @@
 #include <string>
 #include <vector>
 
-#include "domino/baselines.h"
-#include "domino/checkpoint.h"
-#include "domino/export.h"
-#include "domino/layer_table.h"
-#include "domino/models.h"
+#include "domino/io/checkpoint.h"
+#include "domino/models/layer_table.h"
+#include "domino/models/models.h"
+#include "domino/nm/baselines.h"
+#include "domino/sparse/export.h"
 #include "fuzz_util.h"
 
 namespace domino::fuzz {

@@ -1,7 +1,7 @@
 // read_pytorch_state_dict: PyTorch's zip archives and our unpickler.
-#include "domino/state_dict.h"
-#include "fuzz_util.h"
+#include "domino/io/state_dict.h"
 #include "fuzz_seeds.h"
+#include "fuzz_util.h"
 
 namespace domino::fuzz {
 

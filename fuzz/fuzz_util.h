@@ -19,7 +19,7 @@
 #include <fstream>
 #include <string>
 
-#include "domino/error.h"
+#include "domino/core/error.h"
 
 namespace domino::fuzz {
 

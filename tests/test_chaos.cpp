@@ -14,10 +14,10 @@
 #include <sstream>
 #include <thread>
 
-#include "domino/checkpoint.h"
-#include "domino/scheme.h"
+#include "domino/io/checkpoint.h"
+#include "domino/nm/scheme.h"
+#include "io/files.h"
 #include "test_util.h"
-#include "util/files.h"
 
 namespace domino {
 namespace {

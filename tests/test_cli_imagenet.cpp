@@ -6,9 +6,9 @@
 #include <opencv2/imgcodecs.hpp>
 #include <torch/torch.h>
 
-#include "domino/checkpoint.h"
-#include "domino/state_dict.h"
-#include "util/files.h"
+#include "domino/io/checkpoint.h"
+#include "domino/io/state_dict.h"
+#include "io/files.h"
 
 #include "image_tree.h"
 #include "test_util.h"

@@ -4,9 +4,9 @@
 
 #include <set>
 
-#include "domino/datasets.h"
-#include "domino/loader.h"
-#include "domino/transforms.h"
+#include "domino/data/datasets.h"
+#include "domino/data/loader.h"
+#include "domino/data/transforms.h"
 #include "test_util.h"
 
 namespace domino {

@@ -3,13 +3,13 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "domino/baselines.h"
-#include "domino/engine.h"
-#include "domino/layer_table.h"
-#include "domino/models.h"
-#include "domino/nm.h"
-#include "domino/prunable.h"
-#include "domino/srste.h"
+#include "domino/engine/engine.h"
+#include "domino/models/layer_table.h"
+#include "domino/models/models.h"
+#include "domino/models/prunable.h"
+#include "domino/nm/baselines.h"
+#include "domino/nm/nm.h"
+#include "domino/sparse/srste.h"
 #include "test_paths.h"
 #include "test_util.h"
 

@@ -3,8 +3,10 @@
 
 #include <algorithm>
 
-#include "domino/experiment.h"
-#include "domino/jobs.h"
+#include "domino/core/report.h"
+#include "domino/experiment/experiment.h"
+#include "domino/jobs/eval_job.h"
+#include "domino/jobs/train_job.h"
 #include "test_util.h"
 
 namespace domino {
@@ -48,7 +50,7 @@ TEST(Experiment, RunsTheGridWritesResultsAndCachesCells) {
     job.source.checkpoint = (dir.path() / "out" / cell).string();
     job.workers = 0;
     const auto dense = run_eval_job(job);
-    job.engine = "nm";
+    job.engine = Engine::Nm;
     const auto nm = run_eval_job(job);
     EXPECT_EQ(nm.top1, dense.top1) << cell;
     EXPECT_EQ(nm.samples, dense.samples) << cell;
@@ -92,7 +94,16 @@ TEST(Experiment, RunsTheGridWritesResultsAndCachesCells) {
 TEST(Experiment, OneSchemeAtTwoBudgetsIsFineTunedOnce) {
   test::TempDir dir;
   write_tiny_experiment(dir, "[uniform]", "[params:0.75, flops:0.75]");
-  const auto result = run_experiment(load_experiment(dir / "exp.yaml"));
+  std::vector<std::string> notes;  // the library reports through the reporter, not by printing
+  const auto result = [&] {
+    ScopedReporter capture([&](ReportKind kind, const std::string& m) { if (kind == ReportKind::Note) notes.push_back(m); });
+    return run_experiment(load_experiment(dir / "exp.yaml"));
+  }();
+  const auto said = [&](const std::string& part) {
+    return std::count_if(notes.begin(), notes.end(), [&](const std::string& m) { return m.find(part) != std::string::npos; });
+  };
+  EXPECT_EQ(said("fine-tuned once"), 2);  // flops:0.75, seeds 0 and 1
+  EXPECT_EQ(said("] fine-tune uniform at"), 2);
   ASSERT_EQ(result.cells.size(), 4u);
   EXPECT_EQ(result.cells[0].top1, result.cells[2].top1);
   EXPECT_EQ(result.cells[1].top1, result.cells[3].top1);

@@ -1,10 +1,10 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "domino/datasets.h"
-#include "domino/image_folder.h"
-#include "domino/loader.h"
-#include "domino/transforms.h"
+#include "domino/data/datasets.h"
+#include "domino/data/image_folder.h"
+#include "domino/data/loader.h"
+#include "domino/data/transforms.h"
 #include "image_tree.h"
 #include "test_util.h"
 

@@ -1,10 +1,10 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "domino/datasets.h"
-#include "domino/layer_table.h"
-#include "domino/models.h"
-#include "domino/prunable.h"
+#include "domino/data/datasets.h"
+#include "domino/models/layer_table.h"
+#include "domino/models/models.h"
+#include "domino/models/prunable.h"
 #include "test_util.h"
 
 namespace domino {

@@ -2,10 +2,10 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "domino/baselines.h"
-#include "domino/models.h"
-#include "domino/nm.h"
-#include "domino/scheme.h"
+#include "domino/models/models.h"
+#include "domino/nm/baselines.h"
+#include "domino/nm/nm.h"
+#include "domino/nm/scheme.h"
 #include "test_util.h"
 
 namespace domino {
@@ -172,7 +172,7 @@ TEST(Scheme, JsonRoundTripAndMalformedFiles) {
   auto s = uniform_scheme(dense_scheme(small_table(), 16, Layout::NCHW), 4);
   s.model = "m";
   s.dataset = "d";
-  s.target = Target{"flops", 0.7};
+  s.target = Target{TargetKind::Flops, 0.7};
   s.decisions.push_back({300, "fc", 8, 0.1, 0.2});
   save_scheme(s, dir / "s.json");
   const auto back = load_scheme(dir / "s.json");
@@ -214,7 +214,7 @@ TEST(Baselines, UniformErkAndFixedN) {
   const auto u = uniform_scheme(base, 2);
   EXPECT_EQ(u.layers[0].N, 2);
   EXPECT_EQ(u.layers[2].N, u.layers[2].M);  // not groupable: stays dense
-  const Target target{"params", 0.8};
+  const Target target{TargetKind::Params, 0.8};
   const auto e = erk_scheme(base, target, candidate_ns(16, "pow2"));
   EXPECT_GE(e.param_sparsity(), 0.8 - 0.001);
   for (const auto& l : e.layers) EXPECT_TRUE(l.N == 1 || l.N == 2 || l.N == 4 || l.N == 8 || l.N == 16);
@@ -224,7 +224,7 @@ TEST(Baselines, UniformErkAndFixedN) {
   fixed_m.layers[1].N = 2;
   fixed_m.layers[3].N = 1;
   const auto fixed_n = to_fixed_n(fixed_m);
-  EXPECT_EQ(fixed_n.policy, "fixed-n");
+  EXPECT_EQ(fixed_n.policy, Policy::FixedN);
   EXPECT_EQ(std::make_pair(fixed_n.layers[0].N, fixed_n.layers[0].M), std::make_pair(int64_t{1}, int64_t{2}));
   EXPECT_EQ(std::make_pair(fixed_n.layers[1].N, fixed_n.layers[1].M), std::make_pair(int64_t{1}, int64_t{8}));
   EXPECT_EQ(std::make_pair(fixed_n.layers[3].N, fixed_n.layers[3].M), std::make_pair(int64_t{1}, int64_t{16}));
@@ -236,7 +236,7 @@ TEST(Baselines, UniformErkAndFixedN) {
   expect_error_containing([] { candidate_ns(12, "pow2"); }, {"power of two"});
   expect_error_containing([] { parse_target("params"); }, {"params:S"});
   expect_error_containing([] { parse_target("flops:1.5"); }, {"between 0 and 1"});
-  EXPECT_NEAR(reachable(base, "params", 1), 1 - (27.0 + 4608 / 16 + 15 + 20) / (432 + 4608 + 15 + 320), 1e-12);
+  EXPECT_NEAR(reachable(base, TargetKind::Params, 1), 1 - (27.0 + 4608 / 16 + 15 + 20) / (432 + 4608 + 15 + 320), 1e-12);
 }
 
 }  // namespace

@@ -6,14 +6,16 @@
 
 #include <ATen/autocast_mode.h>
 
-#include "domino/checkpoint.h"
-#include "domino/jobs.h"
-#include "domino/loss_scaler.h"
-#include "domino/nm.h"
-#include "domino/precision.h"
-#include "domino/readers.h"
-#include "domino/search.h"
-#include "domino/srste.h"
+#include "domino/data/readers.h"
+#include "domino/io/checkpoint.h"
+#include "domino/jobs/eval_job.h"
+#include "domino/jobs/search_job.h"
+#include "domino/jobs/train_job.h"
+#include "domino/nm/nm.h"
+#include "domino/search/search.h"
+#include "domino/sparse/srste.h"
+#include "domino/train/loss_scaler.h"
+#include "domino/train/precision.h"
 #include "test_util.h"
 
 namespace domino {

@@ -4,10 +4,11 @@
 #include <filesystem>
 #include <fstream>
 
-#include "domino/checkpoint.h"
-#include "domino/models.h"
-#include "domino/pretrained.h"
-#include "domino/state_dict.h"
+#include "domino/io/checkpoint.h"
+#include "domino/io/state_dict.h"
+#include "domino/jobs/starting_point.h"
+#include "domino/models/models.h"
+#include "domino/models/pretrained.h"
 #include "image_tree.h"
 #include "test_util.h"
 

@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
-#include "domino/error.h"
-#include "domino/readers.h"
+#include "domino/core/error.h"
+#include "domino/data/readers.h"
 #include "test_util.h"
 
 namespace domino {

@@ -3,11 +3,13 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "domino/baselines.h"
-#include "domino/checkpoint.h"
-#include "domino/jobs.h"
-#include "domino/prunable.h"
-#include "domino/search.h"
+#include "domino/io/checkpoint.h"
+#include "domino/jobs/eval_job.h"
+#include "domino/jobs/search_job.h"
+#include "domino/jobs/train_job.h"
+#include "domino/models/prunable.h"
+#include "domino/nm/baselines.h"
+#include "domino/search/search.h"
 #include "test_util.h"
 
 namespace domino {
@@ -40,7 +42,7 @@ struct Fixture {
   Fixture() : Fixture(params_half()) {}
   static SearchOptions params_half() {
     SearchOptions o;
-    o.target = Target{"params", 0.5};
+    o.target = Target{TargetKind::Params, 0.5};
     return o;
   }
   explicit Fixture(SearchOptions o) {
@@ -108,7 +110,7 @@ TEST(Search, EtaFollowsComplexityAndRedundancy) {
   EXPECT_NEAR(f.search->eta()[1], 0.5 + 0.5 * 1.0, 1e-12);
 
   SearchOptions flops;
-  flops.target = Target{"flops", 0.5};
+  flops.target = Target{TargetKind::Flops, 0.5};
   Fixture g(flops);  // defaults 0.8 / 0.2
   EXPECT_NEAR(g.search->eta()[1], 0.8 * 0.5 + 0.2 * (0.40 / 0.55), 1e-12);
   SearchOptions without;
@@ -188,7 +190,7 @@ class SearchJobs : public ::testing::Test {
   SearchJob job(const std::string& out, int64_t budget = 3000) const {
     SearchJob j;
     j.checkpoint = checkpoint_path((dir_->path() / "dense").string());
-    j.options.target = Target{"params", 0.75};
+    j.options.target = Target{TargetKind::Params, 0.75};
     j.options.M = 8;
     j.options.lambda = 2.0;
     j.options.kp = 1;
@@ -236,7 +238,7 @@ TEST_F(SearchJobs, BudgetRunsOutWithAClearErrorThenResumesToTheSameScheme) {
 
 TEST_F(SearchJobs, UnreachableTargetsAreRefusedBeforeTraining) {
   auto j = job("refused");
-  j.options.target = Target{"params", 0.95};  // above 1 - 1/M for M = 8
+  j.options.target = Target{TargetKind::Params, 0.95};  // above 1 - 1/M for M = 8
   expect_error_containing([&] { run_search_job(j); }, {"params:0.95 cannot be reached", "1:8"});
   EXPECT_FALSE(test::fs::exists(dir_->path() / "refused" / "checkpoint.pt"));
   j = job("excluded");
@@ -249,9 +251,9 @@ TEST_F(SearchJobs, UnreachableTargetsAreRefusedBeforeTraining) {
 
 TEST_F(SearchJobs, FixedNPolicyMapsTheResult) {
   auto j = job("fixedn");
-  j.options.policy = "fixed-n";
+  j.options.policy = Policy::FixedN;
   const auto r = run_search_job(j);
-  EXPECT_EQ(r.scheme.policy, "fixed-n");
+  EXPECT_EQ(r.scheme.policy, Policy::FixedN);
   for (const auto& l : r.scheme.layers) EXPECT_TRUE(l.N == 1 || l.N == l.M) << l.name;
   EXPECT_GE(r.scheme.param_sparsity(), 0.75 - 0.001);
 }

@@ -2,10 +2,12 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "domino/baselines.h"
-#include "domino/export.h"
-#include "domino/finetune.h"
-#include "domino/srste.h"
+#include "domino/jobs/finetune_job.h"
+#include "domino/jobs/train_job.h"
+#include "domino/nm/baselines.h"
+#include "domino/sparse/export.h"
+#include "domino/sparse/finetune.h"
+#include "domino/sparse/srste.h"
 #include "test_util.h"
 
 namespace domino {

@@ -4,10 +4,11 @@
 
 #include <cmath>
 
-#include "domino/checkpoint.h"
-#include "domino/schedule.h"
-#include "domino/sgd.h"
-#include "domino/train_config.h"
+#include "domino/io/checkpoint.h"
+#include "domino/models/pretrained.h"
+#include "domino/train/schedule.h"
+#include "domino/train/sgd.h"
+#include "domino/train/train_config.h"
 #include "test_util.h"
 
 namespace domino {
@@ -188,7 +189,7 @@ TEST(TrainConfig, BadKeysTypesAndValuesAreClearErrors) {
   expect_error_containing([&] { validate(c); }, {"unknown schedule 'step'"});
   c = TrainConfig{};
   c.val_split = 1.5;
-  expect_error_containing([&] { validate(c); }, {"--val-split"});
+  expect_error_containing([&] { validate(c); }, {"val-split must be in [0, 1)", "1.5"});  // the key as YAML and flags name it
 }
 
 }  // namespace

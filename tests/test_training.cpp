@@ -3,10 +3,11 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "domino/checkpoint.h"
-#include "domino/datasets.h"
-#include "domino/jobs.h"
-#include "domino/runtime.h"
+#include "domino/core/runtime.h"
+#include "domino/data/datasets.h"
+#include "domino/io/checkpoint.h"
+#include "domino/jobs/eval_job.h"
+#include "domino/jobs/train_job.h"
 #include "test_util.h"
 
 namespace domino {

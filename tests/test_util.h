@@ -14,8 +14,8 @@
 #include <sys/wait.h>
 #include <vector>
 
-#include "domino/error.h"
-#include "domino/train_config.h"
+#include "domino/core/error.h"
+#include "domino/train/train_config.h"
 #include "test_paths.h"
 
 namespace domino::test {

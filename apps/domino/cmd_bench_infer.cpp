@@ -4,13 +4,13 @@
 
 #include "commands.h"
 #include "config_options.h"
-#include "domino/datasets.h"
-#include "domino/error.h"
-#include "domino/export.h"
-#include "domino/infer_bench.h"
-#include "domino/progress.h"
-#include "domino/runtime.h"
-#include "util/files.h"
+#include "domino/core/error.h"
+#include "domino/core/runtime.h"
+#include "domino/data/datasets.h"
+#include "domino/engine/infer_bench.h"
+#include "domino/sparse/export.h"
+#include "domino/train/progress.h"
+#include "io/files.h"
 
 namespace domino::cli {
 namespace {

@@ -1,7 +1,7 @@
 #include <filesystem>
 
 #include "commands.h"
-#include "domino/experiment.h"
+#include "domino/experiment/experiment.h"
 
 namespace domino::cli {
 

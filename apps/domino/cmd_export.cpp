@@ -1,7 +1,7 @@
 #include "commands.h"
-#include "domino/error.h"
-#include "domino/export.h"
-#include "domino/finetune.h"
+#include "domino/core/error.h"
+#include "domino/sparse/export.h"
+#include "domino/sparse/finetune.h"
 #include "model_args.h"
 
 namespace domino::cli {

@@ -1,8 +1,9 @@
 #include "commands.h"
 #include "config_options.h"
-#include "domino/checkpoint.h"
-#include "domino/finetune.h"
-#include "domino/progress.h"
+#include "domino/io/checkpoint.h"
+#include "domino/jobs/finetune_job.h"
+#include "domino/sparse/finetune.h"
+#include "domino/train/progress.h"
 
 namespace domino::cli {
 

@@ -1,8 +1,8 @@
 #include "commands.h"
-#include "domino/datasets.h"
-#include "domino/layer_table.h"
-#include "domino/models.h"
-#include "util/files.h"
+#include "domino/data/datasets.h"
+#include "domino/models/layer_table.h"
+#include "domino/models/models.h"
+#include "io/files.h"
 
 namespace domino::cli {
 

@@ -2,11 +2,11 @@
 
 #include "commands.h"
 #include "config_options.h"
-#include "domino/error.h"
-#include "domino/inference.h"
-#include "domino/predict.h"
-#include "domino/runtime.h"
-#include "util/files.h"
+#include "domino/core/error.h"
+#include "domino/core/runtime.h"
+#include "domino/jobs/inference.h"
+#include "domino/jobs/predict.h"
+#include "io/files.h"
 
 namespace domino::cli {
 namespace {
@@ -47,15 +47,16 @@ void add_predict_command(CLI::App& app) {
   command->add_option("--threads", a->threads, "LibTorch threads (0: every core)")->capture_default_str();
   command->add_option("--device", a->device, "auto, cpu, cuda or cuda:K")->capture_default_str();
   command->add_option("--engine", a->engine, "libtorch, or nm: the N:M engine runs the N:M layers (CPU)")
-      ->check(CLI::IsMember({"libtorch", "nm"}))
+      ->check(CLI::IsMember(kEngines.names()))
       ->capture_default_str();
   command->add_flag("--json", a->json, "print the predictions as JSON");
   command->callback([a] {
     set_threads(a->threads);
     auto m = load_inference_model(a->source);
-    const auto device = inference_device(a->engine, a->device);
+    const auto engine = kEngines.parse(a->engine, "engine");
+    const auto device = inference_device(engine, a->device);
     m.model->to(device);
-    if (a->engine == "nm") use_nm_engine(m, device, Precision::FP32);
+    if (engine == Engine::Nm) use_nm_engine(m, device, Precision::FP32);
     auto& model = m.model;
     const std::string dataset = m.config.dataset;
     const auto labels = read_labels(a->labels);

@@ -1,10 +1,10 @@
 #include "commands.h"
-#include "domino/baselines.h"
-#include "domino/checkpoint.h"
-#include "domino/datasets.h"
-#include "domino/error.h"
-#include "domino/layer_table.h"
-#include "domino/models.h"
+#include "domino/core/error.h"
+#include "domino/data/datasets.h"
+#include "domino/io/checkpoint.h"
+#include "domino/models/layer_table.h"
+#include "domino/models/models.h"
+#include "domino/nm/baselines.h"
 #include "model_args.h"
 
 namespace domino::cli {

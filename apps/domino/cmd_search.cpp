@@ -1,7 +1,8 @@
 #include "commands.h"
 #include "config_options.h"
-#include "domino/progress.h"
-#include "domino/search.h"
+#include "domino/jobs/search_job.h"
+#include "domino/search/search.h"
+#include "domino/train/progress.h"
 
 namespace domino::cli {
 
@@ -15,7 +16,7 @@ void add_search_command(CLI::App& app) {
       "  --data-dir /data/imagenet --target flops:0.8 --out runs/r50-search");
   struct Args {
     SearchJob job;
-    std::string target, layout = "NHWC";
+    std::string target, layout = "NHWC", policy = "fixed-m";
     double beta1 = -1, beta2 = -1;
     bool no_eta = false;
   };
@@ -34,8 +35,8 @@ void add_search_command(CLI::App& app) {
   command->add_option("--beta1", a->beta1, "weight of computational complexity in eta (default 0.5 for params, 0.8 for flops)");
   command->add_option("--beta2", a->beta2, "weight of redundancy in eta (default 0.5 for params, 0.2 for flops)");
   command->add_flag("--no-eta", a->no_eta, "ablation: eta = 1 for every layer");
-  command->add_option("--policy", o.policy, "fixed-m, or fixed-n (map N:M to 1:(M/N) at the end)")
-      ->check(CLI::IsMember({"fixed-m", "fixed-n"}))->capture_default_str();
+  command->add_option("--policy", a->policy, "fixed-m, or fixed-n (map N:M to 1:(M/N) at the end)")
+      ->check(CLI::IsMember(kPolicies.names()))->capture_default_str();
   command->add_option("--lambda", o.lambda, "penalty factor lambda")->capture_default_str();
   command->add_option("--kp", o.kp, "apply the penalty every kp iterations")->check(CLI::PositiveNumber)->capture_default_str();
   command->add_option("--kc", o.kc, "check the layers every kc iterations")->check(CLI::PositiveNumber)->capture_default_str();
@@ -67,6 +68,7 @@ void add_search_command(CLI::App& app) {
     auto& o = a->job.options;
     o.target = parse_target(a->target);
     o.layout = parse_layout(a->layout);
+    o.policy = kPolicies.parse(a->policy, "policy");
     o.use_eta = !a->no_eta;
     if (a->beta1 >= 0) o.beta1 = a->beta1;
     if (a->beta2 >= 0) o.beta2 = a->beta2;

@@ -1,7 +1,8 @@
 #include "commands.h"
 #include "config_options.h"
-#include "domino/jobs.h"
-#include "domino/progress.h"
+#include "domino/jobs/eval_job.h"
+#include "domino/jobs/train_job.h"
+#include "domino/train/progress.h"
 
 namespace domino::cli {
 

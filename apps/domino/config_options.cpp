@@ -2,8 +2,8 @@
 
 #include <filesystem>
 
-#include "domino/error.h"
-#include "util/files.h"
+#include "domino/core/error.h"
+#include "io/files.h"
 
 namespace domino::cli {
 

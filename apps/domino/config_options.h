@@ -6,9 +6,10 @@
 #include <string>
 
 #include "commands.h"
-#include "domino/inference.h"
-#include "domino/pretrained.h"
-#include "domino/train_config.h"
+#include "domino/jobs/inference.h"
+#include "domino/jobs/starting_point.h"
+#include "domino/models/pretrained.h"
+#include "domino/train/train_config.h"
 
 namespace domino::cli {
 

@@ -3,8 +3,8 @@
 #include <fmt/format.h>
 
 #include "commands.h"
-#include "domino/error.h"
-#include "domino/runtime.h"
+#include "domino/core/error.h"
+#include "domino/core/runtime.h"
 
 int main(int argc, char** argv) {
   CLI::App app{

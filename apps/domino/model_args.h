@@ -8,11 +8,11 @@
 #include <optional>
 #include <string>
 
-#include "domino/checkpoint.h"
-#include "domino/datasets.h"
-#include "domino/error.h"
-#include "domino/layer_table.h"
-#include "domino/models.h"
+#include "domino/core/error.h"
+#include "domino/data/datasets.h"
+#include "domino/io/checkpoint.h"
+#include "domino/models/layer_table.h"
+#include "domino/models/models.h"
 
 namespace domino::cli {
 

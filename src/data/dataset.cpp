@@ -1,10 +1,10 @@
-#include "domino/dataset.h"
+#include "domino/data/dataset.h"
 
 #include <algorithm>
 #include <numeric>
 
-#include "domino/error.h"
-#include "util/random.h"
+#include "core/random.h"
+#include "domino/core/error.h"
 
 namespace domino {
 

@@ -1,12 +1,13 @@
-#include "domino/datasets.h"
+#include "domino/data/datasets.h"
 
 #include <algorithm>
 #include <filesystem>
 #include <iterator>
 
-#include "domino/error.h"
-#include "domino/image_folder.h"
-#include "domino/readers.h"
+#include "domino/core/error.h"
+#include "domino/core/names.h"
+#include "domino/data/image_folder.h"
+#include "domino/data/readers.h"
 
 namespace fs = std::filesystem;
 
@@ -54,7 +55,7 @@ std::vector<std::string> dataset_names() {
 const DatasetSpec& dataset_spec(const std::string& name) {
   for (const auto& s : registry())
     if (s.name == name) return s;
-  fail("unknown dataset '{}' (valid: {})", name, fmt::join(dataset_names(), ", "));
+  fail_unknown("dataset", name, dataset_names());
 }
 
 namespace {

@@ -1,4 +1,4 @@
-#include "domino/image_folder.h"
+#include "domino/data/image_folder.h"
 
 #include <fmt/format.h>
 #include <opencv2/core.hpp>
@@ -10,7 +10,8 @@
 #include <filesystem>
 
 #include "data/image_header.h"
-#include "domino/error.h"
+#include "domino/core/error.h"
+#include "domino/core/report.h"
 
 namespace fs = std::filesystem;
 
@@ -54,7 +55,7 @@ ImageFolder::ImageFolder(const std::string& root) : root_(root), classes_(image_
   }
   std::sort(skipped_.begin(), skipped_.end());
   if (!skipped_.empty())
-    fmt::print(stderr, "image folder {}: skipped {} file{} without an image extension: {}{}\n", root, skipped_.size(),
+    warn("image folder {}: skipped {} file{} without an image extension: {}{}", root, skipped_.size(),
                skipped_.size() == 1 ? "" : "s", fmt::join(skipped_.begin(), skipped_.begin() + std::min<size_t>(skipped_.size(), 5), ", "),
                skipped_.size() > 5 ? ", ..." : "");
   if (files_.empty()) fail("image folder {} holds no images", root);
@@ -71,7 +72,7 @@ Image ImageFolder::image(int64_t index) const {
       return decode_image(files_[i]);
     } catch (const Error& e) {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (unreadable_.insert(files_[i]).second) fmt::print(stderr, "\nwarning: {}; skipped\n", e.what());
+      if (unreadable_.insert(files_[i]).second) warn("{}; skipped", e.what());
     }
   }
   fail("image folder {}: no image of class {} can be decoded", root_, classes_[static_cast<size_t>(labels_[first])]);

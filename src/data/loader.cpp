@@ -1,12 +1,12 @@
-#include "domino/loader.h"
+#include "domino/data/loader.h"
 
 #include <torch/torch.h>
 
 #include <numeric>
 
-#include "domino/error.h"
-#include "domino/runtime.h"
-#include "util/random.h"
+#include "core/random.h"
+#include "domino/core/error.h"
+#include "domino/core/runtime.h"
 
 namespace domino {
 

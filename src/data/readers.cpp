@@ -1,4 +1,4 @@
-#include "domino/readers.h"
+#include "domino/data/readers.h"
 
 #include <zlib.h>
 
@@ -6,7 +6,7 @@
 #include <fstream>
 #include <iterator>
 
-#include "domino/error.h"
+#include "domino/core/error.h"
 
 namespace domino {
 namespace {

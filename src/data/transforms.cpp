@@ -1,11 +1,11 @@
-#include "domino/transforms.h"
+#include "domino/data/transforms.h"
 
 #include <opencv2/imgproc.hpp>
 
 #include <cmath>
 
-#include "domino/datasets.h"
-#include "domino/error.h"
+#include "domino/core/error.h"
+#include "domino/data/datasets.h"
 
 namespace domino {
 

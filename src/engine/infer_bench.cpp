@@ -1,5 +1,5 @@
 // Dense against N:M timing of whole models and of their layers (docs/engine.md).
-#include "domino/infer_bench.h"
+#include "domino/engine/infer_bench.h"
 
 #include <torch/torch.h>
 
@@ -7,7 +7,7 @@
 #include <chrono>
 #include <map>
 
-#include "domino/prunable.h"
+#include "domino/models/prunable.h"
 
 namespace domino::engine {
 namespace {

@@ -3,8 +3,8 @@
 #include <cstdlib>
 #include <string>
 
-#include "domino/engine.h"
-#include "domino/error.h"
+#include "domino/core/error.h"
+#include "domino/engine/engine.h"
 #include "engine/spmm_kernel.h"
 
 namespace domino::engine {

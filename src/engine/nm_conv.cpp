@@ -17,12 +17,12 @@
 #include <algorithm>
 #include <limits>
 
-#include "domino/engine.h"
-#include "domino/error.h"
+#include "core/shape.h"
+#include "domino/core/error.h"
+#include "domino/engine/engine.h"
 #include "engine/nhwc_kernel.h"
 #include "engine/nm_rows.h"
 #include "engine/spmm_kernel.h"
-#include "util/shape.h"
 
 namespace domino::engine {
 

@@ -4,11 +4,11 @@
 
 #include <limits>
 
-#include "domino/engine.h"
-#include "domino/error.h"
+#include "core/shape.h"
+#include "domino/core/error.h"
+#include "domino/engine/engine.h"
 #include "engine/nm_rows.h"
 #include "engine/spmm_kernel.h"
-#include "util/shape.h"
 
 namespace domino::engine {
 

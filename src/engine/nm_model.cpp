@@ -3,9 +3,9 @@
 
 #include <functional>
 
-#include "domino/engine.h"
-#include "domino/error.h"
-#include "domino/prunable.h"
+#include "domino/core/error.h"
+#include "domino/engine/engine.h"
+#include "domino/models/prunable.h"
 
 namespace domino::engine {
 namespace {

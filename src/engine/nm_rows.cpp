@@ -2,7 +2,7 @@
 
 #include <torch/torch.h>
 
-#include "domino/error.h"
+#include "domino/core/error.h"
 
 namespace domino::engine {
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "domino/export.h"
+#include "domino/sparse/export.h"
 
 namespace domino::engine {
 

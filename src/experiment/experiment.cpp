@@ -1,4 +1,4 @@
-#include "domino/experiment.h"
+#include "domino/experiment/experiment.h"
 
 #include <torch/torch.h>
 
@@ -7,17 +7,19 @@
 #include <map>
 #include <set>
 
-#include "domino/baselines.h"
-#include "domino/checkpoint.h"
-#include "domino/datasets.h"
-#include "domino/error.h"
-#include "domino/layer_table.h"
-#include "domino/precision.h"
-#include "domino/runtime.h"
-#include "domino/readers.h"
+#include "domino/core/error.h"
+#include "domino/core/names.h"
+#include "domino/core/report.h"
+#include "domino/core/runtime.h"
+#include "domino/data/datasets.h"
+#include "domino/io/checkpoint.h"
+#include "domino/jobs/train_job.h"
+#include "domino/models/layer_table.h"
+#include "domino/nm/baselines.h"
+#include "domino/train/precision.h"
 #include "experiment/report.h"
+#include "io/files.h"
 #include "io/run_dir.h"
-#include "util/files.h"
 
 namespace fs = std::filesystem;
 
@@ -87,7 +89,7 @@ class Runner {
     config.memory_format = spec_.memory_format;
     config.resume = fs::exists(path);
     config.force = !config.resume;  // the experiment owns its directories; a run killed before its first checkpoint restarts
-    fmt::print(stderr, "[{}] dense model -> {}\n", spec_.name, path);
+    note("[{}] dense model -> {}", spec_.name, path);
     run_train_job(config);
     return path;
   }
@@ -134,7 +136,7 @@ class Runner {
     job.checkpoint = dense;
     job.options.target = target;
     job.options.M = spec_.M;
-    job.options.layout = parse_layout(spec_.layout);
+    job.options.layout = spec_.layout;
     job.options.candidates = spec_.candidates;
     job.options.use_eta = source == "dominosearch";
     const std::string where = spec_.name + " search";
@@ -152,7 +154,7 @@ class Runner {
     job.out = dir.string();
     job.resume = fs::exists(dir / "checkpoint.pt");
     job.force = !job.resume;
-    fmt::print(stderr, "[{}] {} at {} -> {}\n", spec_.name, source, to_string(target), dir.string());
+    note("[{}] {} at {} -> {}", spec_.name, source, to_string(target), dir.string());
     auto r = run_search_job(job);
     r.scheme.source = source;
     return {r.scheme, r.scheme.run.value("seconds", 0.0)};
@@ -173,19 +175,12 @@ class Runner {
            dir.string(), fmt::join(differ, ", "));
   }
 
-  // A finished cell's result.json; a damaged one is named, with what to do about it.
-  struct CellRecord {
-    double top1 = 0, top5 = 0, train_seconds = 0;
-  };
-  static CellRecord read_cell_result(const fs::path& dir) {
-    const auto path = (dir / "result.json").string();
-    const auto r = read_json_file(path);  // names the file if it is not JSON
+  // A finished cell's result; a damaged one is named, with what to do about it.
+  static FinetuneResult read_cell_result(const fs::path& dir) {
     try {
-      return {r.at("test").at("top1").get<double>(), r.at("test").at("top5").get<double>(),
-              r.at("train_seconds").get<double>()};
-    } catch (const nlohmann::json::exception& e) {
-      fail("{}: not a fine-tuning result this tool wrote ({}); remove the cell {} to fine-tune it again", path,
-           e.what(), dir.string());
+      return read_finetune_result(dir.string());
+    } catch (const Error& e) {
+      fail("{}; remove the cell {} to fine-tune it again", e.what(), dir.string());
     }
   }
 
@@ -208,7 +203,7 @@ class Runner {
   Scheme dense_scheme_of(const Checkpoint& checkpoint) const {
     const auto& spec = dataset_spec(dense_config_.dataset);
     auto model = make_model(checkpoint.model, checkpoint.model_options);
-    auto s = dense_scheme(build_layer_table(*model, spec.shape), spec_.M, parse_layout(spec_.layout));
+    auto s = dense_scheme(build_layer_table(*model, spec.shape), spec_.M, spec_.layout);
     s.model = checkpoint.model;
     s.dataset = dense_config_.dataset;
     return s;
@@ -220,7 +215,7 @@ class Runner {
     const auto [known, first] = cell_dirs_.emplace(fmt::format("{}|{}|{}", source, seed, layer_signature(scheme)),
                                                    cache_ / "cells" / source / slug(budget) / fmt::format("seed{}", seed));
     const fs::path dir = known->second;
-    if (!first) fmt::print(stderr, "[{}] {} at {} seed {}: the scheme of {}, fine-tuned once\n", spec_.name, source, budget, seed, dir.string());
+    if (!first) note("[{}] {} at {} seed {}: the scheme of {}, fine-tuned once", spec_.name, source, budget, seed, dir.string());
     FinetuneJob job;
     job.checkpoint = dense;
     job.scheme = (dir / "input-scheme.json").string();
@@ -240,25 +235,27 @@ class Runner {
     job.config.force = !job.config.resume;
     if (fs::exists(dir / "config.json")) check_same_computation(read_json_file((dir / "config.json").string()), job.config, dir);
     if (fs::exists(job.scheme)) check_same_scheme(load_scheme(job.scheme), scheme, dir);
-    if (!fs::exists(dir / "result.json")) {
+    FinetuneResult r;
+    if (fs::exists(dir / "result.json")) {
+      r = read_cell_result(dir);
+    } else {
       fs::create_directories(dir);
       save_scheme(scheme, job.scheme);
-      fmt::print(stderr, "[{}] fine-tune {} at {} seed {} -> {}\n", spec_.name, source, budget, seed, dir.string());
-      run_finetune_job(job);
+      note("[{}] fine-tune {} at {} seed {} -> {}", spec_.name, source, budget, seed, dir.string());
+      r = run_finetune_job(job);
     }
-    const auto r = read_cell_result(dir);
     CellResult c;
     c.scheme = source;
     c.budget = budget;
     c.seed = seed;
-    c.top1 = r.top1;
-    c.top5 = r.top5;
+    c.top1 = r.test.top1;
+    c.top5 = r.test.top5;
     c.sparse_params = scheme.sparse_params();
     c.sparse_flops = scheme.sparse_flops();
     c.param_sparsity = scheme.param_sparsity();
     c.flops_reduction = scheme.flops_reduction();
     c.search_seconds = search_seconds;
-    c.finetune_seconds = r.train_seconds;
+    c.finetune_seconds = r.train.seconds;
     return c;
   }
 
@@ -274,7 +271,7 @@ class Runner {
 void check_keys(const nlohmann::json& j, const std::set<std::string>& keys, const std::string& where) {
   if (!j.is_object()) fail("{}: expected a mapping, got {}", where, json_text(j));
   for (const auto& item : j.items())
-    if (!keys.count(item.key())) fail("{}: unknown key '{}' (valid: {})", where, item.key(), fmt::join(keys, ", "));
+    if (!keys.count(item.key())) fail_unknown("key", item.key(), {keys.begin(), keys.end()}, where);
 }
 
 }  // namespace
@@ -293,15 +290,14 @@ ExperimentSpec load_experiment(const std::string& path) {
   if (s.dense_checkpoint.empty() == s.dense_train.empty())
     fail("{}: 'dense' needs exactly one of 'checkpoint' (a dense model) or 'train' (a training config)", path);
   s.M = get(j, "M", path, s.M);
-  s.layout = get(j, "layout", path, s.layout);
-  parse_layout(s.layout);
+  s.layout = parse_layout(get(j, "layout", path, to_string(s.layout)));
   s.candidates = get(j, "candidates", path, s.candidates);
   candidate_ns(s.M, s.candidates);
   s.budgets = get(j, "budgets", path, std::vector<std::string>{});
   for (const auto& b : s.budgets) parse_target(b);
   s.schemes = get(j, "schemes", path, std::vector<std::string>{});
   for (const auto& name : s.schemes)
-    if (!kSchemes.count(name)) fail("{}: unknown scheme source '{}' (valid: {})", path, name, fmt::join(kSchemes, ", "));
+    if (!kSchemes.count(name)) fail_unknown("scheme source", name, {kSchemes.begin(), kSchemes.end()}, path);
   if (s.budgets.empty() || s.schemes.empty()) fail("{}: needs at least one budget and one scheme", path);
   if (j.contains("seeds"))
     for (const auto& seed : j.at("seeds").is_array() ? j.at("seeds") : nlohmann::json::array({j.at("seeds")}))

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "domino/experiment.h"
+#include "domino/experiment/experiment.h"
 
 namespace domino {
 

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "domino/error.h"
+#include "domino/core/error.h"
 
 namespace domino {
 

@@ -5,7 +5,7 @@
 #include <utility>
 #include <vector>
 
-#include "domino/error.h"
+#include "domino/core/error.h"
 #include "io/pickle_bytes.h"
 
 namespace domino {

@@ -10,7 +10,7 @@
 #include <fstream>
 #include <vector>
 
-#include "domino/error.h"
+#include "domino/core/error.h"
 
 namespace fs = std::filesystem;
 

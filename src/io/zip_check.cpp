@@ -4,7 +4,7 @@
 #include <string_view>
 #include <vector>
 
-#include "domino/error.h"
+#include "domino/core/error.h"
 
 namespace domino {
 namespace {

@@ -1,12 +1,13 @@
-#include "domino/inference.h"
+#include "domino/jobs/inference.h"
 
 #include <torch/torch.h>
 
-#include "domino/error.h"
-#include "domino/export.h"
-#include "domino/finetune.h"
-#include "domino/layer_table.h"
-#include "domino/runtime.h"
+#include "domino/core/error.h"
+#include "domino/core/runtime.h"
+#include "domino/data/datasets.h"
+#include "domino/models/layer_table.h"
+#include "domino/sparse/export.h"
+#include "domino/sparse/finetune.h"
 
 namespace domino {
 namespace {
@@ -87,8 +88,8 @@ InferenceModel load_inference_model(const InferenceSource& s) {
   return m;
 }
 
-c10::Device inference_device(const std::string& engine, const std::string& name) {
-  return resolve_device(engine == "nm" && name == "auto" ? "cpu" : name);
+c10::Device inference_device(Engine engine, const std::string& name) {
+  return resolve_device(engine == Engine::Nm && name == "auto" ? "cpu" : name);
 }
 
 const Scheme& engine_scheme(const InferenceModel& m) {

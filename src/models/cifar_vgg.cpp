@@ -1,7 +1,7 @@
 #include <torch/torch.h>
 
-#include "domino/models.h"
-#include "domino/prunable.h"
+#include "domino/models/models.h"
+#include "domino/models/prunable.h"
 
 namespace domino {
 namespace {

@@ -1,4 +1,4 @@
-#include "domino/layer_table.h"
+#include "domino/models/layer_table.h"
 
 #include <torch/csrc/autograd/functions/accumulate_grad.h>
 #include <torch/torch.h>
@@ -6,8 +6,8 @@
 #include <map>
 #include <set>
 
-#include "domino/error.h"
-#include "domino/models.h"
+#include "domino/core/error.h"
+#include "domino/models/models.h"
 
 namespace domino {
 namespace {

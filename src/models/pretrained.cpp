@@ -1,10 +1,9 @@
-#include "domino/pretrained.h"
+#include "domino/models/pretrained.h"
 
 #include <torch/torch.h>
 
-#include "domino/datasets.h"
-#include "domino/error.h"
-#include "domino/state_dict.h"
+#include "domino/core/error.h"
+#include "domino/io/state_dict.h"
 
 namespace domino {
 namespace {
@@ -23,12 +22,12 @@ std::string classifier_name(const torch::nn::Module& model) {
   return name;
 }
 
+}  // namespace
+
 int64_t num_outputs(torch::nn::Module& model) {
   const auto name = classifier_name(model);
   return name.empty() ? 0 : model.named_modules()[name]->as<torch::nn::LinearImpl>()->options.out_features();
 }
-
-}  // namespace
 
 void load_pretrained(Network& model, const std::string& file, bool strict) {
   load_module_state(model, to_tensor_dict(read_pytorch_state_dict(file)), file, !strict);
@@ -46,36 +45,19 @@ std::shared_ptr<Network> model_from_pretrained(const std::string& name, int64_t 
   return model;
 }
 
-Checkpoint checkpoint_from_pretrained(const TrainConfig& config) {
-  const auto& spec = dataset_spec(config.dataset);
-  auto model = model_from_pretrained(config.model, spec.shape.channels, config.pretrained, config.strict);
+std::shared_ptr<Network> model_from_checkpoint(const Checkpoint& checkpoint, const std::string& source) {
+  auto model = make_model(checkpoint.model, checkpoint.model_options);
+  load_module_state(*model, checkpoint.model_state, source);
+  return model;
+}
+
+Checkpoint checkpoint_of(const Network& model, const std::string& name, ModelOptions options, nlohmann::json config) {
   Checkpoint c;
-  c.model = config.model;
-  c.model_options = {spec.shape.channels, num_outputs(*model)};
-  const auto classes = dataset_classes(spec, config.data_dir);
-  if (c.model_options.num_classes != classes)
-    fail("{}: its classifier has {} classes, but dataset {} has {}", config.pretrained, c.model_options.num_classes,
-         config.dataset, classes);
-  c.config = to_json(config);
-  c.model_state = module_state(*model);
+  c.model = name;
+  c.model_options = options;
+  c.config = std::move(config);
+  c.model_state = module_state(model);
   return c;
-}
-
-TrainConfig PretrainedStart::config(const std::string& data_dir) const {
-  TrainConfig c;
-  c.model = model;
-  c.dataset = dataset;
-  c.data_dir = data_dir;
-  c.pretrained = file;
-  c.strict = strict;
-  return c;
-}
-
-Checkpoint starting_checkpoint(const std::string& checkpoint, const TrainConfig& config) {
-  if (!checkpoint.empty()) return load_checkpoint(checkpoint);
-  if (config.pretrained.empty()) fail("no model to start from: give --checkpoint FILE, or --pretrained FILE with --model and --dataset");
-  if (config.model.empty()) fail("--pretrained needs --model: which zoo model the weights are for");
-  return checkpoint_from_pretrained(config);
 }
 
 }  // namespace domino

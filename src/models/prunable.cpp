@@ -1,8 +1,8 @@
-#include "domino/prunable.h"
+#include "domino/models/prunable.h"
 
 #include <torch/torch.h>
 
-#include "domino/error.h"
+#include "domino/core/error.h"
 
 namespace domino {
 

@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
-#include "domino/models.h"
+#include "domino/models/models.h"
 #include "models/resnet_blocks.h"
 
 namespace domino {

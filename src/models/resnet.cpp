@@ -4,8 +4,8 @@
 // bottlenecks), with torchvision's module names so its state dicts load one to one.
 #include <torch/torch.h>
 
-#include "domino/error.h"
-#include "domino/models.h"
+#include "domino/core/error.h"
+#include "domino/models/models.h"
 #include "models/resnet_blocks.h"
 
 namespace domino {

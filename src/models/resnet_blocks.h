@@ -5,7 +5,7 @@
 #include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/container/sequential.h>
 
-#include "domino/prunable.h"
+#include "domino/models/prunable.h"
 
 namespace domino::blocks {
 

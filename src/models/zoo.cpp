@@ -2,8 +2,9 @@
 
 #include <functional>
 
-#include "domino/error.h"
-#include "domino/models.h"
+#include "domino/core/error.h"
+#include "domino/core/names.h"
+#include "domino/models/models.h"
 
 namespace domino {
 namespace {
@@ -47,7 +48,7 @@ std::shared_ptr<Network> make_model(const std::string& name, ModelOptions option
 void check_model_name(const std::string& name) {
   for (const auto& e : zoo())
     if (e.name == name) return;
-  fail("unknown model '{}' (valid: {})", name, fmt::join(model_names(), ", "));
+  fail_unknown("model", name, model_names());
 }
 
 int64_t count_parameters(const torch::nn::Module& model) {

@@ -1,10 +1,11 @@
-#include "domino/baselines.h"
+#include "domino/nm/baselines.h"
 
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 
-#include "domino/error.h"
+#include "domino/core/error.h"
+#include "domino/core/names.h"
 
 namespace domino {
 
@@ -50,12 +51,12 @@ std::vector<int64_t> candidate_ns(int64_t M, const std::string& kind) {
     if ((M & (M - 1)) != 0) fail("candidates pow2 need M to be a power of two, got {}", M);
     for (int64_t n = 1; n <= M; n *= 2) out.push_back(n);
   } else {
-    fail("unknown candidate set '{}' (valid: pow2, all)", kind);
+    fail_unknown("candidate set", kind, {"pow2", "all"});
   }
   return out;
 }
 
-double reachable(const Scheme& scheme, const std::string& kind, int64_t smallest_n) {
+double reachable(const Scheme& scheme, TargetKind kind, int64_t smallest_n) {
   Scheme lowest = scheme;
   for (auto& l : lowest.layers)
     if (l.searchable) l.N = smallest_n;
@@ -115,14 +116,14 @@ Scheme erk_scheme(Scheme base, const Target& target, const std::vector<int64_t>&
 }
 
 Scheme to_fixed_n(Scheme scheme) {
-  if (scheme.policy == "fixed-n") return scheme;
+  if (scheme.policy == Policy::FixedN) return scheme;
   for (auto& l : scheme.layers) {
     if (l.N == l.M) continue;
     if (l.M % l.N != 0) fail("fixed-N needs N to divide M; layer {} is {}:{}", l.name, l.N, l.M);
     l.M /= l.N;
     l.N = 1;
   }
-  scheme.policy = "fixed-n";
+  scheme.policy = Policy::FixedN;
   return scheme;
 }
 

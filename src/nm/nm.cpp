@@ -1,4 +1,4 @@
-#include "domino/nm.h"
+#include "domino/nm/nm.h"
 
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
@@ -10,14 +10,15 @@
 #include <immintrin.h>
 #endif
 
-#include "domino/error.h"
+#include "domino/core/error.h"
+#include "domino/core/names.h"
 
 namespace domino {
 
 Layout parse_layout(const std::string& name) {
   if (name == "NHWC" || name == "nhwc") return Layout::NHWC;
   if (name == "NCHW" || name == "nchw") return Layout::NCHW;
-  fail("unknown layout '{}' (valid: NHWC, NCHW)", name);
+  fail_unknown("layout", name, {"NHWC", "NCHW"});
 }
 
 std::string to_string(Layout layout) { return layout == Layout::NHWC ? "NHWC" : "NCHW"; }

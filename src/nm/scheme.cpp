@@ -1,11 +1,11 @@
-#include "domino/scheme.h"
+#include "domino/nm/scheme.h"
 
 #include <fnmatch.h>
 
 #include <cctype>
 
-#include "domino/error.h"
-#include "util/files.h"
+#include "domino/core/error.h"
+#include "io/files.h"
 
 namespace domino {
 namespace {
@@ -40,10 +40,11 @@ std::vector<int64_t> positive_dims(const nlohmann::json& j, const std::string& s
 
 Target parse_target(const std::string& text) {
   const auto colon = text.find(':');
-  Target t;
-  t.kind = text.substr(0, colon);
-  if (colon == std::string::npos || (t.kind != "params" && t.kind != "flops"))
+  const std::string kind = text.substr(0, colon);
+  if (colon == std::string::npos || (kind != "params" && kind != "flops"))
     fail("target '{}' must be params:S or flops:S (e.g. params:0.875)", text);
+  Target t;
+  t.kind = kTargetKinds.parse(kind, "target kind");
   try {
     size_t used = 0;
     const std::string number = text.substr(colon + 1);
@@ -56,7 +57,13 @@ Target parse_target(const std::string& text) {
   return t;
 }
 
-std::string to_string(const Target& t) { return fmt::format("{}:{}", t.kind, t.value); }
+std::string to_string(const Target& t) { return fmt::format("{}:{}", to_string(t.kind), t.value); }
+
+std::string to_string(TargetKind kind) { return kTargetKinds.name(kind); }
+
+std::string describe(TargetKind kind) { return kind == TargetKind::Flops ? "FLOPs reduction" : "param sparsity"; }
+
+std::string to_string(Policy policy) { return kPolicies.name(policy); }
 
 double Scheme::dense_params() const { return sum_layers(layers, [](const auto& l) { return static_cast<double>(l.dense_params); }); }
 double Scheme::sparse_params() const { return sum_layers(layers, [](const auto& l) { return l.sparse_params(); }); }
@@ -127,8 +134,8 @@ nlohmann::json to_json(const Scheme& s) {
           {"source", s.source},
           {"M", s.M},
           {"layout", to_string(s.layout)},
-          {"policy", s.policy},
-          {"target", s.target ? nlohmann::json{{"kind", s.target->kind}, {"value", s.target->value}} : nlohmann::json(nullptr)},
+          {"policy", to_string(s.policy)},
+          {"target", s.target ? nlohmann::json{{"kind", to_string(s.target->kind)}, {"value", s.target->value}} : nlohmann::json(nullptr)},
           {"param_sparsity", s.param_sparsity()},
           {"flops_reduction", s.flops_reduction()},
           {"totals", {{"dense_params", s.dense_params()}, {"sparse_params", s.sparse_params()},
@@ -151,8 +158,10 @@ Scheme scheme_from_json(const nlohmann::json& j, const std::string& source) {
     s.input = {input[0], input[1], input[2]};
     s.M = whole(j.at("M"), source, "'M'");
     s.layout = parse_layout(j.at("layout").get<std::string>());
-    s.policy = j.at("policy").get<std::string>();
-    if (!j.at("target").is_null()) s.target = Target{j["target"].at("kind").get<std::string>(), j["target"].at("value").get<double>()};
+    s.policy = kPolicies.parse(j.at("policy").get<std::string>(), "policy", source);
+    if (!j.at("target").is_null())
+      s.target = Target{kTargetKinds.parse(j["target"].at("kind").get<std::string>(), "target kind", source),
+                        j["target"].at("value").get<double>()};
     for (const auto& lj : j.at("layers")) {
       LayerScheme l;
       l.name = lj.at("name").get<std::string>();

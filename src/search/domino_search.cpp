@@ -3,11 +3,11 @@
 #include <algorithm>
 #include <cmath>
 
-#include "domino/baselines.h"
-#include "domino/error.h"
-#include "domino/prunable.h"
-#include "domino/search.h"
-#include "util/files.h"
+#include "domino/core/error.h"
+#include "domino/models/prunable.h"
+#include "domino/nm/baselines.h"
+#include "domino/search/search.h"
+#include "io/files.h"
 
 namespace domino {
 
@@ -23,7 +23,7 @@ struct DominoSearch::Layer {
 nlohmann::json SearchOptions::to_json() const {
   return {{"target", domino::to_string(target)}, {"M", M}, {"layout", domino::to_string(layout)},
           {"candidates", candidates}, {"beta1", beta1_value()}, {"beta2", beta2_value()}, {"eta", use_eta},
-          {"policy", policy}, {"lambda", lambda}, {"kp", kp}, {"kc", kc}, {"vr", vr}, {"exclude", exclude}};
+          {"policy", domino::to_string(policy)}, {"lambda", lambda}, {"kp", kp}, {"kc", kc}, {"vr", vr}, {"exclude", exclude}};
 }
 
 double search_lambda(double base, int64_t iteration) {
@@ -36,10 +36,8 @@ double search_lambda(double base, int64_t iteration) {
 DominoSearch::DominoSearch(Network& model, Scheme scheme, SearchOptions options)
     : scheme_(std::move(scheme)), options_(std::move(options)), candidates_(candidate_ns(options_.M, options_.candidates)),
       erk_(scheme_.layers.size(), 0.0), eta_(scheme_.layers.size(), 1.0) {
-  if (options_.policy != "fixed-m" && options_.policy != "fixed-n")
-    fail("unknown policy '{}' (valid: fixed-m, fixed-n)", options_.policy);
-  if (options_.kp <= 0 || options_.kc <= 0) fail("--kp and --kc must be positive");
-  if (options_.vr <= 0 || options_.vr > 1) fail("--vr must be in (0, 1], got {}", options_.vr);
+  if (options_.kp <= 0 || options_.kc <= 0) fail("kp and kc must be positive, got {} and {}", options_.kp, options_.kc);
+  if (options_.vr <= 0 || options_.vr > 1) fail("vr must be in (0, 1], got {}", options_.vr);
   std::vector<std::vector<int64_t>> shapes;
   std::vector<size_t> searchable;
   for (size_t i = 0; i < scheme_.layers.size(); ++i) {
@@ -146,7 +144,7 @@ void DominoSearch::check(int64_t iteration) {
 
 std::string DominoSearch::progress_note() const {
   const auto& t = options_.target;
-  return fmt::format("{} {:.3f}/{:.3f}, {} decisions", t.kind == "flops" ? "FLOPs reduction" : "param sparsity",
+  return fmt::format("{} {:.3f}/{:.3f}, {} decisions", describe(t.kind),
                      scheme_.achieved(t.kind), t.value, scheme_.decisions.size());
 }
 

@@ -1,4 +1,4 @@
-#include "domino/export.h"
+#include "domino/sparse/export.h"
 
 #include <torch/torch.h>
 
@@ -7,9 +7,9 @@
 #include <iterator>
 #include <set>
 
-#include "domino/error.h"
-#include "util/files.h"
-#include "util/shape.h"
+#include "core/shape.h"
+#include "domino/core/error.h"
+#include "io/files.h"
 
 namespace domino {
 namespace {

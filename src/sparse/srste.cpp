@@ -1,8 +1,8 @@
-#include "domino/srste.h"
+#include "domino/sparse/srste.h"
 
 #include <torch/torch.h>
 
-#include "domino/error.h"
+#include "domino/core/error.h"
 
 namespace domino {
 namespace {

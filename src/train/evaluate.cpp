@@ -1,8 +1,8 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
-#include "domino/progress.h"
-#include "domino/trainer.h"
+#include "domino/train/progress.h"
+#include "domino/train/trainer.h"
 
 namespace domino {
 

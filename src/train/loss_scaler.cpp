@@ -1,4 +1,4 @@
-#include "domino/loss_scaler.h"
+#include "domino/train/loss_scaler.h"
 
 #include <torch/torch.h>
 

@@ -1,4 +1,4 @@
-#include "domino/precision.h"
+#include "domino/train/precision.h"
 
 #include <ATen/autocast_mode.h>
 #include <ATen/detail/CUDAHooksInterface.h>
@@ -8,7 +8,8 @@
 #include <cpuid.h>
 #endif
 
-#include "domino/error.h"
+#include "domino/core/error.h"
+#include "domino/core/names.h"
 
 namespace domino {
 
@@ -39,7 +40,7 @@ Precision resolve_precision(const std::string& name, c10::Device device) {
       return at::detail::getCUDAHooks().supportsBFloat16ConvolutionWithCuDNNv8() ? Precision::BF16 : Precision::FP32;
     return cpu_has_native_bf16() ? Precision::BF16 : Precision::FP32;
   }
-  fail("unknown precision '{}' (valid: auto, fp32, bf16, fp16)", name);
+  fail_unknown("precision", name, {"auto", "fp32", "bf16", "fp16"});
 }
 
 std::string to_string(Precision precision) {
@@ -54,7 +55,7 @@ std::string to_string(Precision precision) {
 MemoryFormat parse_memory_format(const std::string& name) {
   if (name == "contiguous") return MemoryFormat::Contiguous;
   if (name == "channels-last") return MemoryFormat::ChannelsLast;
-  fail("unknown memory format '{}' (valid: channels-last, contiguous)", name);
+  fail_unknown("memory format", name, {"channels-last", "contiguous"});
 }
 
 std::string to_string(MemoryFormat format) { return format == MemoryFormat::ChannelsLast ? "channels-last" : "contiguous"; }

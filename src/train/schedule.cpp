@@ -1,14 +1,15 @@
-#include "domino/schedule.h"
+#include "domino/train/schedule.h"
 
 #include <cmath>
 
-#include "domino/error.h"
+#include "domino/core/error.h"
+#include "domino/core/names.h"
 
 namespace domino {
 
 void validate(const LrSchedule& s) {
   if (s.kind != "multistep" && s.kind != "cosine" && s.kind != "constant")
-    fail("unknown schedule '{}' (valid: multistep, cosine, constant)", s.kind);
+    fail_unknown("schedule", s.kind, {"multistep", "cosine", "constant"});
   if (!(s.base_lr > 0.0)) fail("learning rate must be positive, got {}", s.base_lr);
   if (s.warmup_epochs < 0.0) fail("warm-up epochs must not be negative, got {}", s.warmup_epochs);
   if (s.iters_per_epoch <= 0 || s.total_iters <= 0) fail("a schedule needs a positive length");

@@ -1,9 +1,9 @@
-#include "domino/sgd.h"
+#include "domino/train/sgd.h"
 
 #include <torch/torch.h>
 
-#include "domino/error.h"
-#include "util/shape.h"
+#include "core/shape.h"
+#include "domino/core/error.h"
 
 namespace domino {
 

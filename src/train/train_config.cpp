@@ -1,4 +1,4 @@
-#include "domino/train_config.h"
+#include "domino/train/train_config.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -6,13 +6,14 @@
 #include <filesystem>
 #include <type_traits>
 
-#include "domino/datasets.h"
-#include "domino/error.h"
-#include "domino/models.h"
-#include "domino/precision.h"
-#include "domino/runtime.h"
-#include "domino/schedule.h"
-#include "util/files.h"
+#include "domino/core/error.h"
+#include "domino/core/names.h"
+#include "domino/core/runtime.h"
+#include "domino/data/datasets.h"
+#include "domino/models/models.h"
+#include "domino/train/precision.h"
+#include "domino/train/schedule.h"
+#include "io/files.h"
 
 namespace domino {
 namespace {
@@ -134,7 +135,7 @@ TrainConfig merge_config(const TrainConfig& base, const nlohmann::json& override
   for (const auto& k : train_config_keys()) known.push_back(k.name);
   for (const auto& item : overrides.items())
     if (std::find(known.begin(), known.end(), item.key()) == known.end())
-      fail("{}: unknown option '{}' (valid: {})", source, item.key(), fmt::join(known, ", "));
+      fail_unknown("option", item.key(), known, source);
   TrainConfig out = base;
   for_each_field(out, [&](const char* name, auto& value, const char*, bool) {
     using T = std::decay_t<decltype(value)>;
@@ -215,19 +216,19 @@ TrainConfig legacy_config_defaults() {
 void validate(const TrainConfig& c) {
   check_model_name(c.model);
   dataset_spec(c.dataset);  // throws, listing the valid names
-  if (c.epochs <= 0) fail("--epochs must be positive, got {}", c.epochs);
-  if (c.batch_size <= 0) fail("--batch-size must be positive, got {}", c.batch_size);
-  if (c.momentum < 0 || c.momentum >= 1) fail("--momentum must be in [0, 1), got {}", c.momentum);
-  if (c.weight_decay < 0) fail("--weight-decay must not be negative, got {}", c.weight_decay);
-  if (c.val_split < 0 || c.val_split >= 1) fail("--val-split must be in [0, 1), got {}", c.val_split);
+  if (c.epochs <= 0) fail("epochs must be positive, got {}", c.epochs);
+  if (c.batch_size <= 0) fail("batch-size must be positive, got {}", c.batch_size);
+  if (c.momentum < 0 || c.momentum >= 1) fail("momentum must be in [0, 1), got {}", c.momentum);
+  if (c.weight_decay < 0) fail("weight-decay must not be negative, got {}", c.weight_decay);
+  if (c.val_split < 0 || c.val_split >= 1) fail("val-split must be in [0, 1), got {}", c.val_split);
   check_thread_count(c.threads, "thread count");
   check_thread_count(c.workers, "worker count");
-  if (c.max_iters < 0) fail("--max-iters must not be negative, got {}", c.max_iters);
+  if (c.max_iters < 0) fail("max-iters must not be negative, got {}", c.max_iters);
   const std::vector<std::string> precisions = {"auto", "fp32", "bf16", "fp16"};
   if (std::find(precisions.begin(), precisions.end(), c.precision) == precisions.end())
-    fail("unknown precision '{}' (valid: {})", c.precision, fmt::join(precisions, ", "));
+    fail_unknown("precision", c.precision, precisions);
   parse_memory_format(c.memory_format);
-  if (c.log_every <= 0) fail("--log-every must be positive, got {}", c.log_every);
+  if (c.log_every <= 0) fail("log-every must be positive, got {}", c.log_every);
   if (c.checkpoint_every < 0 || c.checkpoint_minutes < 0) fail("checkpoint-every and checkpoint-minutes must not be negative");
   LrSchedule schedule;
   schedule.kind = c.schedule;

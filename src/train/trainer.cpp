@@ -1,4 +1,4 @@
-#include "domino/trainer.h"
+#include "domino/train/trainer.h"
 
 #include <torch/torch.h>
 
@@ -6,13 +6,15 @@
 #include <cmath>
 #include <filesystem>
 
-#include "domino/checkpoint.h"
-#include "domino/error.h"
-#include "domino/loss_scaler.h"
-#include "domino/progress.h"
-#include "domino/runtime.h"
-#include "domino/schedule.h"
-#include "domino/sgd.h"
+#include "domino/core/error.h"
+#include "domino/core/report.h"
+#include "domino/core/runtime.h"
+#include "domino/io/checkpoint.h"
+#include "domino/models/pretrained.h"
+#include "domino/train/loss_scaler.h"
+#include "domino/train/progress.h"
+#include "domino/train/schedule.h"
+#include "domino/train/sgd.h"
 
 namespace fs = std::filesystem;
 
@@ -165,13 +167,9 @@ class Loop {
 
   void save() {
     last_save_ = Clock::now();
-    Checkpoint c;
-    c.model = s_.model_name;
-    c.model_options = s_.model_options;
-    c.config = to_json(cfg_);
+    Checkpoint c = checkpoint_of(*s_.model, s_.model_name, s_.model_options, to_json(cfg_));
     c.iteration = iteration_;
     c.epoch = iteration_ / schedule_.iters_per_epoch;
-    c.model_state = module_state(*s_.model);
     c.optimizer_state = optimizer_.state();
     c.rng_state = torch::globalContext().defaultGenerator(c10::kCPU).get_state();
     if (scaler_.enabled()) {
@@ -203,7 +201,7 @@ class Loop {
     }
     if (s_.hooks) s_.hooks->load_state(c.extra);
     iteration_ = c.iteration;
-    fmt::print(stderr, "resuming {} from iteration {}\n", path_, iteration_);
+    note("resuming {} from iteration {}", path_, iteration_);
   }
 
   TrainSetup& s_;

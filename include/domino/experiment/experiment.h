@@ -1,0 +1,58 @@
+// Experiments: a grid of cells — scheme source × budget × seed — each fine-tuned from one
+// dense model and evaluated, with every cell's outputs cached so a killed experiment
+// resumes where it stopped. Produces a results table (Markdown, CSV) and an HTML report.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "domino/jobs/finetune_job.h"
+#include "domino/jobs/search_job.h"
+
+namespace domino {
+
+struct ExperimentSpec {
+  std::string name;
+  std::string out;
+  std::string dense_checkpoint;  // an existing dense model, or
+  std::string dense_train;       // a `domino train` YAML config: trained once into <out>/dense
+  int64_t M = 16;
+  Layout layout = Layout::NHWC;
+  std::string candidates = "pow2";
+  std::vector<std::string> budgets;  // "params:0.875", "flops:0.75", ...
+  // dominosearch, dominosearch-no-eta, fixed-n (the DominoSearch result mapped), uniform, erk
+  std::vector<std::string> schemes;
+  std::vector<uint64_t> seeds = {0};
+  nlohmann::json search = nlohmann::json::object();    // search options: max-iters, lambda, kp, kc, vr, lr, batch-size
+  // Where searches (<cache>/<source>/<budget>/) and fine-tuned cells (<cache>/cells/...) are
+  // kept: <out>, unless shared with another experiment on the same dense model, so that
+  // what both ask for runs once. A cell fine-tuned with other options is an error; searches
+  // are taken as they are, so share a cache only between equal `search` options.
+  std::string cache;
+  nlohmann::json finetune = nlohmann::json::object();  // recipe, then any training option (epochs, lr, ...)
+  int threads = 0;
+  std::string device = "auto";  // how to run; every stage of every cell
+  // Every stage it runs (dense training, searches, fine-tuning), unless `finetune` names
+  // its own; part of what is computed, so cached cells and searches must match it.
+  std::string precision = "auto";
+  std::string memory_format = "channels-last";
+};
+
+ExperimentSpec load_experiment(const std::string& yaml_path);  // checks every key and value
+
+struct CellResult {
+  std::string scheme, budget;
+  uint64_t seed = 0;
+  double top1 = 0, top5 = 0;
+  double sparse_params = 0, sparse_flops = 0, param_sparsity = 0, flops_reduction = 0;
+  double search_seconds = 0, finetune_seconds = 0;
+};
+
+struct ExperimentResult {
+  std::vector<CellResult> cells;
+  std::string table_md, table_csv, report_html;
+};
+
+ExperimentResult run_experiment(const ExperimentSpec& spec);
+
+}  // namespace domino

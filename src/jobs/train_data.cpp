@@ -1,0 +1,54 @@
+#include "domino/jobs/train_data.h"
+
+#include <torch/torch.h>
+
+#include "domino/core/error.h"
+#include "domino/data/datasets.h"
+
+namespace domino {
+namespace {
+
+HoldoutSplit training_split(const TrainConfig& c, const DatasetSpec& spec) {
+  return split_holdout(load_dataset(spec, Split::Train, c.data_dir), c.val_split, c.seed);
+}
+
+LoaderOptions eval_options(int64_t batch_size, int workers) {
+  LoaderOptions o;
+  o.batch_size = batch_size;
+  o.shuffle = false;
+  o.drop_last = false;
+  o.workers = workers;
+  return o;
+}
+
+}  // namespace
+
+TrainData make_train_data(const TrainConfig& c) {
+  const auto& spec = dataset_spec(c.dataset);
+  auto split = training_split(c, spec);
+  LoaderOptions o;
+  o.batch_size = c.batch_size;
+  o.seed = c.seed;
+  o.workers = c.workers;
+  TrainData data;
+  data.train = std::make_shared<BatchLoader>(split.train, train_pipeline(spec, c.augment), o);
+  if (split.validation)
+    data.validation = std::make_shared<BatchLoader>(split.validation, eval_pipeline(spec), eval_options(kEvalBatchSize, c.workers));
+  return data;
+}
+
+std::shared_ptr<BatchLoader> make_eval_loader(const TrainConfig& c, EvalSplit split, int64_t batch_size, int workers) {
+  const auto& spec = dataset_spec(c.dataset);
+  std::shared_ptr<const Dataset> data;
+  if (split == EvalSplit::Test) {
+    data = load_dataset(spec, Split::Test, c.data_dir);
+  } else {
+    auto parts = training_split(c, spec);
+    if (split == EvalSplit::Validation && !parts.validation)
+      fail("this run held out no validation split (train with --val-split)");
+    data = split == EvalSplit::Train ? parts.train : parts.validation;
+  }
+  return std::make_shared<BatchLoader>(data, eval_pipeline(spec), eval_options(batch_size, workers < 0 ? c.workers : workers));
+}
+
+}  // namespace domino
