@@ -78,7 +78,7 @@ TEST(LayerTable, ResNetLayersInForwardOrderWithMeasuredOutputs) {
   EXPECT_EQ(table.layers.front().name, "conv1");
   EXPECT_EQ(table.layers[1].name, "layer1.0.conv1");
   EXPECT_EQ(table.layers.back().name, "fc");
-  EXPECT_EQ(table.layers.back().kind, "linear");
+  EXPECT_EQ(table.layers.back().kind, LayerKind::Linear);
   const auto& projection = *std::find_if(table.layers.begin(), table.layers.end(),
                                          [](const LayerInfo& l) { return l.name == "layer2.0.downsample.0"; });
   EXPECT_EQ(projection.weight_shape, (std::vector<int64_t>{32, 16, 1, 1}));

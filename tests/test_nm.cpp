@@ -133,7 +133,7 @@ LayerTable small_table() {
   auto add = [&](std::string name, std::string kind, std::vector<int64_t> shape, int64_t flops) {
     LayerInfo l;
     l.name = std::move(name);
-    l.kind = std::move(kind);
+    l.kind = kLayerKinds.parse(kind, "layer kind");
     l.weight_shape = std::move(shape);
     l.params = c10::multiply_integers(l.weight_shape);
     l.flops = flops;
@@ -215,7 +215,7 @@ TEST(Baselines, UniformErkAndFixedN) {
   EXPECT_EQ(u.layers[0].N, 2);
   EXPECT_EQ(u.layers[2].N, u.layers[2].M);  // not groupable: stays dense
   const Target target{TargetKind::Params, 0.8};
-  const auto e = erk_scheme(base, target, candidate_ns(16, "pow2"));
+  const auto e = erk_scheme(base, target, candidate_ns(16, CandidateSet::Pow2));
   EXPECT_GE(e.param_sparsity(), 0.8 - 0.001);
   for (const auto& l : e.layers) EXPECT_TRUE(l.N == 1 || l.N == 2 || l.N == 4 || l.N == 8 || l.N == 16);
   EXPECT_GT(e.layers[0].N, e.layers[1].N);  // ERK keeps the small first layer denser
@@ -232,8 +232,8 @@ TEST(Baselines, UniformErkAndFixedN) {
   auto odd = base;
   odd.layers[0].N = 3;
   expect_error_containing([&] { to_fixed_n(odd); }, {"N to divide M", "3:16"});
-  EXPECT_EQ(candidate_ns(8, "all").size(), 8u);
-  expect_error_containing([] { candidate_ns(12, "pow2"); }, {"power of two"});
+  EXPECT_EQ(candidate_ns(8, CandidateSet::All).size(), 8u);
+  expect_error_containing([] { candidate_ns(12, CandidateSet::Pow2); }, {"power of two"});
   expect_error_containing([] { parse_target("params"); }, {"params:S"});
   expect_error_containing([] { parse_target("flops:1.5"); }, {"between 0 and 1"});
   EXPECT_NEAR(reachable(base, TargetKind::Params, 1), 1 - (27.0 + 4608 / 16 + 15 + 20) / (432 + 4608 + 15 + 320), 1e-12);

@@ -195,11 +195,11 @@ class SearchJobs : public ::testing::Test {
     j.options.lambda = 2.0;
     j.options.kp = 1;
     j.options.kc = 10;
-    j.lr = 0.05;
-    j.batch_size = 16;
-    j.max_iters = budget;
-    j.threads = 1;
-    j.out = (dir_->path() / out).string();
+    j.train.lr = 0.05;
+    j.train.batch_size = 16;
+    j.train.max_iters = budget;
+    j.train.threads = 1;
+    j.train.out = (dir_->path() / out).string();
     return j;
   }
   static test::TempDir* dir_;
@@ -226,7 +226,7 @@ TEST_F(SearchJobs, BudgetRunsOutWithAClearErrorThenResumesToTheSameScheme) {
   const auto partial = load_scheme((dir_->path() / "split" / "scheme.json").string());  // the last scheme is written
   EXPECT_LT(partial.param_sparsity(), 0.75 - 0.001);
   auto rest = job("split");
-  rest.resume = true;
+  rest.train.resume = true;
   const auto resumed = run_search_job(rest);
   EXPECT_EQ(resumed.iterations, whole.iterations);
   auto strip = [](Scheme s) {

@@ -64,10 +64,10 @@ void add_scheme_command(CLI::App& app) {
   auto e = std::make_shared<ErkArgs>();
   e->base.add(erk);
   erk->add_option("--target", e->target, "params:S or flops:S")->required();
-  erk->add_option("--candidates", e->candidates, "pow2 or all")->check(CLI::IsMember({"pow2", "all"}))->capture_default_str();
+  erk->add_option("--candidates", e->candidates, "pow2 or all")->check(CLI::IsMember(kCandidateSets.names()))->capture_default_str();
   erk->callback([e] {
     const auto target = parse_target(e->target);
-    auto s = erk_scheme(e->base.dense(), target, candidate_ns(e->base.M, e->candidates));
+    auto s = erk_scheme(e->base.dense(), target, candidate_ns(e->base.M, kCandidateSets.parse(e->candidates, "candidate set")));
     s.options = {{"target", to_string(target)}, {"M", e->base.M}, {"layout", e->base.layout},
                  {"candidates", e->candidates}, {"exclude", e->base.exclude}};
     finish(s, e->base.out);

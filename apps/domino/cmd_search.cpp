@@ -10,13 +10,15 @@ void add_search_command(CLI::App& app) {
   auto* command = app.add_subcommand("search", "DominoSearch: find layer-wise N:M schemes from a dense checkpoint or pretrained weights");
   command->footer(
       "Writes to --out: scheme.json (the result, also when the budget runs out), checkpoint.pt (the search's\n"
-      "whole state, every epoch and on stop), metrics.jsonl. Defaults are the paper's (supplementary Table 5).\n"
+      "whole state, every epoch and on stop), metrics.jsonl, config.json. Defaults are the paper's (supplementary Table 5).\n"
+      "--max-iters is the search's iteration budget; options not given are the dense run's (data, model), and\n"
+      "the optimizer is plain SGD at the fixed --lr. With --resume, the search's saved config.json is the base.\n"
       "Example: domino search --checkpoint runs/demo/dense/checkpoint.pt --target params:0.875 --M 16 --out runs/search\n"
       "From published weights: domino search --pretrained resnet50.pth --model resnet50 --dataset imagenet \\\n"
       "  --data-dir /data/imagenet --target flops:0.8 --out runs/r50-search");
   struct Args {
     SearchJob job;
-    std::string target, layout = "NHWC", policy = "fixed-m";
+    std::string target, layout = "NHWC", policy = "fixed-m", candidates = "pow2";
     double beta1 = -1, beta2 = -1;
     bool no_eta = false;
   };
@@ -30,8 +32,8 @@ void add_search_command(CLI::App& app) {
   command->add_option("--M", o.M, "group size M")->check(CLI::IsMember({4, 8, 16, 32}))->capture_default_str();
   command->add_option("--layout", a->layout, "group formation: NHWC (along input channels) or NCHW")
       ->check(CLI::IsMember({"NHWC", "NCHW"}))->capture_default_str();
-  command->add_option("--candidates", o.candidates, "N candidates: pow2 (1, 2, 4, ..., M) or all (1..M)")
-      ->check(CLI::IsMember({"pow2", "all"}))->capture_default_str();
+  command->add_option("--candidates", a->candidates, "N candidates: pow2 (1, 2, 4, ..., M) or all (1..M)")
+      ->check(CLI::IsMember(kCandidateSets.names()))->capture_default_str();
   command->add_option("--beta1", a->beta1, "weight of computational complexity in eta (default 0.5 for params, 0.8 for flops)");
   command->add_option("--beta2", a->beta2, "weight of redundancy in eta (default 0.5 for params, 0.2 for flops)");
   command->add_flag("--no-eta", a->no_eta, "ablation: eta = 1 for every layer");
@@ -42,33 +44,17 @@ void add_search_command(CLI::App& app) {
   command->add_option("--kc", o.kc, "check the layers every kc iterations")->check(CLI::PositiveNumber)->capture_default_str();
   command->add_option("--vr", o.vr, "vote ratio")->capture_default_str();
   command->add_option("--exclude", o.exclude, "layer-name globs to keep dense (repeatable), e.g. conv1 'layer3.*'");
-  command->add_option("--lr", j.lr, "SGD learning rate (fixed, no momentum)")->capture_default_str();
-  command->add_option("--batch-size", j.batch_size, "images per batch")->check(CLI::PositiveNumber)->capture_default_str();
-  command->add_option("--max-iters", j.max_iters, "iteration budget")->check(CLI::PositiveNumber)->capture_default_str();
-  command->add_option("--seed", j.seed, "seed of the data order and augmentation")->capture_default_str();
-  command->add_option("--data-dir", j.data_dir, "dataset directory (default: the dense run's)");
-  command->add_option("--threads", j.threads, "LibTorch threads (0: every core)")->capture_default_str();
-  command->add_option("--workers", j.workers, "data-pipeline threads")->capture_default_str();
-  command->add_option("--device", j.device, "auto, cpu, cuda or cuda:K")->capture_default_str();
-  command->add_option("--precision", j.precision,
-                      "auto (bf16 where the device runs it natively, else fp32), fp32, bf16 or fp16 (CUDA); weights, "
-                      "masks, thresholds and votes stay fp32")
-      ->check(CLI::IsMember({"auto", "fp32", "bf16", "fp16"}))->capture_default_str();
-  command->add_option("--memory-format", j.memory_format, "channels-last or contiguous (NCHW)")
-      ->check(CLI::IsMember({"channels-last", "contiguous"}))->capture_default_str();
-  command->add_option("--log-every", j.log_every, "iterations between lines of metrics.jsonl")->capture_default_str();
-  command->add_option("--checkpoint-every", j.checkpoint_every, "also checkpoint every this many iterations (0: off)")
-      ->capture_default_str();
-  command->add_option("--checkpoint-minutes", j.checkpoint_minutes, "also checkpoint when this many minutes passed since the last one (0: off)")
-      ->capture_default_str();
-  command->add_option("--out", j.out, "output directory")->capture_default_str();
-  command->add_flag("--resume", j.resume, "continue the search in --out from its checkpoint");
-  command->add_flag("--force", j.force, "start afresh in an --out that holds another run, replacing it (otherwise refused)");
-  command->callback([a] {
+  // Training and run options (batch size, lr, max-iters, seed, threads, device, out, resume, ...)
+  // come from TrainConfig's key list: the same names, help and checks as train's.
+  auto training = std::make_shared<ConfigOptions>();
+  training->add(command, search_training_defaults(), search_training_keys());
+  command->callback([a, command, training] {
+    a->job.train = training->resolve(*command, search_training_defaults());
     auto& o = a->job.options;
     o.target = parse_target(a->target);
     o.layout = parse_layout(a->layout);
     o.policy = kPolicies.parse(a->policy, "policy");
+    o.candidates = kCandidateSets.parse(a->candidates, "candidate set");
     o.use_eta = !a->no_eta;
     if (a->beta1 >= 0) o.beta1 = a->beta1;
     if (a->beta2 >= 0) o.beta2 = a->beta2;

@@ -1,16 +1,20 @@
 #include "config_options.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "domino/core/error.h"
+#include "domino/core/names.h"
 #include "io/files.h"
 
 namespace domino::cli {
 
-void ConfigOptions::add(CLI::App* command) {
+void ConfigOptions::add(CLI::App* command, const TrainConfig& shown, const std::vector<std::string>& keys) {
   command->add_option("--config", config_file_, "YAML file of options (keys named as the flags)")->check(CLI::ExistingFile);
-  const auto defaults = to_json(TrainConfig{});
+  keys_ = keys;
+  const auto defaults = to_json(shown);
   for (const auto& key : train_config_keys()) {
+    if (!keys_.empty() && std::find(keys_.begin(), keys_.end(), key.name) == keys_.end()) continue;
     const auto& value = defaults.at(key.name);
     const std::string shown = value.is_string() ? value.get<std::string>() : json_text(value);
     if (value.is_boolean())
@@ -50,6 +54,10 @@ TrainConfig ConfigOptions::resolve(const CLI::App& command, const TrainConfig& b
   for (const auto& [key, text] : values_)
     if (command.get_option("--" + key)->count() > 0) flags[key] = parse_option_text(key, text);
   const auto file = config_file_.empty() ? nlohmann::json::object() : load_yaml_file(config_file_);
+  if (!keys_.empty() && file.is_object())
+    for (const auto& item : file.items())
+      if (std::find(keys_.begin(), keys_.end(), item.key()) == keys_.end())
+        fail_unknown(fmt::format("option of {}", command.get_name()), item.key(), keys_, config_file_);
   TrainConfig config = merge_config(merge_config(base, file, config_file_), flags, "command line");
   if (!config.resume) return config;
   const auto saved = (std::filesystem::path(config.out) / "config.json").string();

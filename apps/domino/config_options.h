@@ -1,9 +1,11 @@
-// The TrainConfig options shared by `train` and `finetune`: one flag per config key,
-// plus --config FILE; resolved as base < config file < flags.
+// TrainConfig options as flags, from its one key list (name, type, help): all of them for
+// `train` and `finetune`, the search's own for `search`; plus --config FILE. Resolved as
+// base < config file < flags.
 #pragma once
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "commands.h"
 #include "domino/jobs/inference.h"
@@ -15,13 +17,16 @@ namespace domino::cli {
 
 class ConfigOptions {
  public:
-  void add(CLI::App* command);
+  // `keys`: the options this command takes (empty: every one); `shown` gives the defaults
+  // --help shows (the `base` that resolve() will get).
+  void add(CLI::App* command, const TrainConfig& shown = TrainConfig{}, const std::vector<std::string>& keys = {});
   // With --resume, the run's saved <out>/config.json replaces `base`, so a resumed run
   // computes what the first one did.
   TrainConfig resolve(const CLI::App& command, const TrainConfig& base) const;
 
  private:
   std::string config_file_;
+  std::vector<std::string> keys_;  // empty: every key
   std::map<std::string, std::string> values_;  // option name -> text, for those given
 };
 

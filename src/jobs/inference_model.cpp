@@ -34,7 +34,7 @@ Scheme apply_nm_file(Network& model, const std::string& path, const std::string&
     weight->copy_(decompress_nm(layer));
     LayerScheme s;
     s.name = layer.name;
-    s.kind = layer.shape.size() == 4 ? "conv" : "linear";
+    s.kind = layer.shape.size() == 4 ? LayerKind::Conv : LayerKind::Linear;
     s.shape = layer.shape;
     s.N = layer.N;
     s.M = layer.M;

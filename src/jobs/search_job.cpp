@@ -12,31 +12,18 @@
 namespace domino {
 namespace {
 
-// The search trains with plain SGD at a fixed rate (docs/ALGORITHM.md §2.5) on the dense
-// run's training split, with the dense run's data settings.
+// The dense run's config with the search's own options, and its optimizer: plain SGD at a
+// fixed rate (docs/ALGORITHM.md §2.5).
 TrainConfig search_config(const SearchJob& job, TrainConfig dense) {
-  dense.lr = job.lr;
-  dense.momentum = 0;
-  dense.weight_decay = 0;
-  dense.nesterov = false;
-  dense.schedule = "constant";
-  dense.warmup_epochs = 0;
-  dense.batch_size = job.batch_size;
-  dense.seed = job.seed;
-  dense.threads = job.threads;
-  dense.workers = job.workers;
-  dense.device = job.device;
-  dense.precision = job.precision;
-  dense.memory_format = job.memory_format;
-  dense.max_iters = job.max_iters;
-  dense.out = job.out;
-  dense.resume = job.resume;
-  dense.force = job.force;
-  dense.checkpoint_every = job.checkpoint_every;
-  dense.checkpoint_minutes = job.checkpoint_minutes;
-  dense.log_every = job.log_every;
-  if (!job.data_dir.empty()) dense.data_dir = job.data_dir;
-  return dense;
+  const std::string dense_data = dense.data_dir;
+  auto c = copy_options(job.train, std::move(dense), search_training_keys());
+  if (c.data_dir.empty()) c.data_dir = dense_data;
+  c.momentum = 0;
+  c.weight_decay = 0;
+  c.nesterov = false;
+  c.schedule = "constant";
+  c.warmup_epochs = 0;
+  return c;
 }
 
 void refuse_unreachable(const Scheme& scheme, const SearchOptions& o, int64_t smallest) {
@@ -53,10 +40,29 @@ void refuse_unreachable(const Scheme& scheme, const SearchOptions& o, int64_t sm
 
 }  // namespace
 
+const std::vector<std::string>& search_training_keys() {
+  static const std::vector<std::string> keys = {
+      "batch-size", "lr", "max-iters", "seed", "data-dir", "precision", "threads", "workers", "device", "memory-format",
+      "out", "resume", "force", "log-every", "checkpoint-every", "checkpoint-minutes"};
+  return keys;
+}
+
+TrainConfig search_training_defaults() {
+  TrainConfig c;
+  c.batch_size = 64;
+  c.lr = 0.01;
+  c.max_iters = 100000;
+  c.out = "runs/search";
+  c.log_every = 100;
+  return c;
+}
+
 SearchResult run_search_job(const SearchJob& job) {
-  if (job.max_iters <= 0) fail("max-iters (the search's iteration budget) must be positive, got {}", job.max_iters);
-  const auto checkpoint = starting_checkpoint(job.checkpoint, job.pretrained.config(job.data_dir));
+  const int64_t budget = job.train.max_iters;
+  if (budget <= 0) fail("max-iters (the search's iteration budget) must be positive, got {}", budget);
+  const auto checkpoint = starting_checkpoint(job.checkpoint, job.pretrained.config(job.train.data_dir));
   auto config = search_config(job, merge_config(TrainConfig{}, checkpoint.config, job.checkpoint));
+  validate(config);
   const Run run(config);
   const auto& spec = dataset_spec(config.dataset);
 
@@ -68,17 +74,17 @@ SearchResult run_search_job(const SearchJob& job) {
   scheme.source = "dominosearch";
   scheme.target = job.options.target;
   scheme.options = job.options.to_json();
-  scheme.options["lr"] = job.lr;
-  scheme.options["batch_size"] = job.batch_size;
-  scheme.options["max_iters"] = job.max_iters;
-  scheme.options["seed"] = job.seed;
+  scheme.options["lr"] = config.lr;
+  scheme.options["batch_size"] = config.batch_size;
+  scheme.options["max_iters"] = budget;
+  scheme.options["seed"] = config.seed;
   scheme.options["precision"] = config.precision;
   scheme.options["checkpoint"] = job.checkpoint.empty() ? job.pretrained.file : job.checkpoint;
   const auto candidates = candidate_ns(job.options.M, job.options.candidates);
   refuse_unreachable(scheme, job.options, candidates.front());
 
   const auto data = make_train_data(config);
-  config.epochs = (job.max_iters + data.train->batches_per_epoch() - 1) / data.train->batches_per_epoch();
+  config.epochs = (budget + data.train->batches_per_epoch() - 1) / data.train->batches_per_epoch();
   model->to(run.device);
   DominoSearch search(*model, scheme, job.options);
   search.on_decision = [](const Decision& d) {
@@ -87,6 +93,7 @@ SearchResult run_search_job(const SearchJob& job) {
   };
   auto setup = make_train_setup(model, checkpoint.model, checkpoint.model_options, config, TrainData{data.train, nullptr},
                                 run.device, &search);
+  run.write_config(config);  // what --resume continues with
   const auto trained = train(setup);
 
   SearchResult result;
@@ -101,7 +108,7 @@ SearchResult run_search_job(const SearchJob& job) {
   if (!search.reached())
     fail("the search budget of {} iterations ran out at {} {:.4f} < target {}; the last scheme and decision log are in {}; "
          "continue with --resume and a larger --max-iters",
-         job.max_iters, describe(job.options.target.kind), search.scheme().achieved(job.options.target.kind),
+         budget, describe(job.options.target.kind), search.scheme().achieved(job.options.target.kind),
          to_string(job.options.target), result.scheme_path);
   return result;
 }

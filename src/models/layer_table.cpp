@@ -69,11 +69,11 @@ LayerTable build_layer_table(torch::nn::Module& model, ImageShape input) {
     layer.name = item.key();
     torch::Tensor weight, bias;
     if (auto* conv = item.value()->as<torch::nn::Conv2dImpl>()) {
-      layer.kind = "conv";
+      layer.kind = LayerKind::Conv;
       weight = conv->weight;
       bias = conv->bias;
     } else if (auto* linear = item.value()->as<torch::nn::LinearImpl>()) {
-      layer.kind = "linear";
+      layer.kind = LayerKind::Linear;
       weight = linear->weight;
       bias = linear->bias;
     } else {
@@ -82,7 +82,7 @@ LayerTable build_layer_table(torch::nn::Module& model, ImageShape input) {
     layer.weight_shape = weight.sizes().vec();
     layer.has_bias = bias.defined();
     layer.params = weight.numel();
-    if (layer.kind == "conv") {
+    if (layer.kind == LayerKind::Conv) {
       // The conv consumes its bias (and, in a dense forward, its weight) directly.
       auto found = shapes.find(weight.unsafeGetTensorImpl());
       if (found == shapes.end() && bias.defined()) found = shapes.find(bias.unsafeGetTensorImpl());
@@ -103,7 +103,7 @@ LayerTable build_layer_table(torch::nn::Module& model, ImageShape input) {
 std::string format_layer_table(const LayerTable& table) {
   std::string out = fmt::format("{:<28} {:<6} {:>18} {:>9} {:>10} {:>14}\n", "layer", "kind", "weight shape", "output", "params", "FLOPs (MACs)");
   for (const auto& l : table.layers) {
-    out += fmt::format("{:<28} {:<6} {:>18} {:>9} {:>10} {:>14}\n", l.name, l.kind,
+    out += fmt::format("{:<28} {:<6} {:>18} {:>9} {:>10} {:>14}\n", l.name, kLayerKinds.name(l.kind),
                        fmt::format("{}", fmt::join(l.weight_shape, "x")),
                        fmt::format("{}x{}", l.output_height, l.output_width), l.params, l.flops);
   }
@@ -116,7 +116,7 @@ std::string format_layer_table(const LayerTable& table) {
 nlohmann::json to_json(const LayerTable& table) {
   nlohmann::json layers = nlohmann::json::array();
   for (const auto& l : table.layers)
-    layers.push_back({{"name", l.name}, {"kind", l.kind}, {"shape", l.weight_shape}, {"bias", l.has_bias},
+    layers.push_back({{"name", l.name}, {"kind", kLayerKinds.name(l.kind)}, {"shape", l.weight_shape}, {"bias", l.has_bias},
                       {"output", {l.output_height, l.output_width}}, {"params", l.params}, {"flops", l.flops}});
   return {{"input", {table.input.channels, table.input.height, table.input.width}},
           {"layers", layers},

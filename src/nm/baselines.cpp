@@ -43,15 +43,13 @@ std::vector<double> erk_sparsities(const std::vector<std::vector<int64_t>>& shap
   return out;
 }
 
-std::vector<int64_t> candidate_ns(int64_t M, const std::string& kind) {
+std::vector<int64_t> candidate_ns(int64_t M, CandidateSet set) {
   std::vector<int64_t> out;
-  if (kind == "all") {
+  if (set == CandidateSet::All) {
     for (int64_t n = 1; n <= M; ++n) out.push_back(n);
-  } else if (kind == "pow2") {
+  } else {
     if ((M & (M - 1)) != 0) fail("candidates pow2 need M to be a power of two, got {}", M);
     for (int64_t n = 1; n <= M; n *= 2) out.push_back(n);
-  } else {
-    fail_unknown("candidate set", kind, {"pow2", "all"});
   }
   return out;
 }

@@ -119,7 +119,7 @@ std::vector<Decision> decisions_from_json(const nlohmann::json& json) {
 nlohmann::json to_json(const Scheme& s) {
   nlohmann::json layers = nlohmann::json::array();
   for (const auto& l : s.layers) {
-    nlohmann::json j = {{"name", l.name},           {"kind", l.kind},
+    nlohmann::json j = {{"name", l.name},           {"kind", kLayerKinds.name(l.kind)},
                         {"shape", l.shape},         {"N", l.N},
                         {"M", l.M},                 {"dense_params", l.dense_params},
                         {"sparse_params", l.sparse_params()}, {"dense_flops", l.dense_flops},
@@ -165,7 +165,7 @@ Scheme scheme_from_json(const nlohmann::json& j, const std::string& source) {
     for (const auto& lj : j.at("layers")) {
       LayerScheme l;
       l.name = lj.at("name").get<std::string>();
-      l.kind = lj.at("kind").get<std::string>();
+      l.kind = kLayerKinds.parse(lj.at("kind").get<std::string>(), "layer kind", source);
       const std::string what = "layer " + l.name + "'s ";
       l.shape = positive_dims(lj.at("shape"), source, what + "shape");
       l.N = whole(lj.at("N"), source, what + "N");
@@ -268,12 +268,12 @@ void check_authors_name(const std::string& name, const LayerInfo& layer, const s
   int64_t idx, in, out, kh, kw;
   const auto& s = layer.weight_shape;
   if (std::sscanf(name.c_str(), "SparseConv%ld_%ld-%ld-(%ld, %ld)", &idx, &in, &out, &kh, &kw) == 5) {
-    if (layer.kind != "conv" || s[0] != out || s[2] != kh || s[3] != kw || (s[1] != in && in % s[1] != 0))
+    if (layer.kind != LayerKind::Conv || s[0] != out || s[2] != kh || s[3] != kw || (s[1] != in && in % s[1] != 0))
       fail("{}: '{}' does not match layer {} of shape [{}]", source, name, layer.name, fmt::join(s, ", "));
     return;
   }
   if (std::sscanf(name.c_str(), "Linear%ld_%ld-%ld", &idx, &in, &out) == 3) {
-    if (layer.kind != "linear" || s[0] != out || s[1] != in)
+    if (layer.kind != LayerKind::Linear || s[0] != out || s[1] != in)
       fail("{}: '{}' does not match layer {} of shape [{}]", source, name, layer.name, fmt::join(s, ", "));
     return;
   }

@@ -22,7 +22,7 @@ struct DominoSearch::Layer {
 
 nlohmann::json SearchOptions::to_json() const {
   return {{"target", domino::to_string(target)}, {"M", M}, {"layout", domino::to_string(layout)},
-          {"candidates", candidates}, {"beta1", beta1_value()}, {"beta2", beta2_value()}, {"eta", use_eta},
+          {"candidates", kCandidateSets.name(candidates)}, {"beta1", beta1_value()}, {"beta2", beta2_value()}, {"eta", use_eta},
           {"policy", domino::to_string(policy)}, {"lambda", lambda}, {"kp", kp}, {"kc", kc}, {"vr", vr}, {"exclude", exclude}};
 }
 

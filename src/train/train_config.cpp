@@ -123,6 +123,19 @@ const std::vector<ConfigKey>& train_config_keys() {
   return keys;
 }
 
+namespace {
+
+const std::vector<std::string>& all_keys() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (const auto& k : train_config_keys()) out.push_back(k.name);
+    return out;
+  }();
+  return names;
+}
+
+}  // namespace
+
 nlohmann::json to_json(const TrainConfig& config) {
   nlohmann::json out = nlohmann::json::object();
   for_each_field(config, [&](const char* name, const auto& value, const char*, bool) { out[name] = value; });
@@ -131,8 +144,7 @@ nlohmann::json to_json(const TrainConfig& config) {
 
 TrainConfig merge_config(const TrainConfig& base, const nlohmann::json& overrides, const std::string& source) {
   if (!overrides.is_object()) fail("{}: expected a mapping of option names to values", source);
-  std::vector<std::string> known;
-  for (const auto& k : train_config_keys()) known.push_back(k.name);
+  const auto& known = all_keys();
   for (const auto& item : overrides.items())
     if (std::find(known.begin(), known.end(), item.key()) == known.end())
       fail_unknown("option", item.key(), known, source);
@@ -145,6 +157,16 @@ TrainConfig merge_config(const TrainConfig& base, const nlohmann::json& override
     value = j.get<T>();
   });
   return out;
+}
+
+TrainConfig copy_options(const TrainConfig& from, TrainConfig to, const std::vector<std::string>& keys) {
+  const auto all = to_json(from);
+  nlohmann::json picked = nlohmann::json::object();
+  for (const auto& key : keys) {
+    if (!all.contains(key)) fail_unknown("option", key, all_keys());
+    picked[key] = all.at(key);
+  }
+  return merge_config(to, picked, "options");
 }
 
 nlohmann::json parse_option_text(const std::string& key, const std::string& text) {
@@ -231,7 +253,7 @@ void validate(const TrainConfig& c) {
   if (c.log_every <= 0) fail("log-every must be positive, got {}", c.log_every);
   if (c.checkpoint_every < 0 || c.checkpoint_minutes < 0) fail("checkpoint-every and checkpoint-minutes must not be negative");
   LrSchedule schedule;
-  schedule.kind = c.schedule;
+  schedule.kind = kScheduleKinds.parse(c.schedule, "schedule");
   schedule.base_lr = c.lr;
   schedule.warmup_epochs = c.warmup_epochs;
   validate(schedule);

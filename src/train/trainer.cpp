@@ -51,7 +51,7 @@ class Loop {
         precision_(resolve_precision(cfg_.precision, s.device)), format_(parse_memory_format(cfg_.memory_format)),
         scaler_(precision_ == Precision::FP16) {
     for (const auto& p : s.model->parameters()) parameters_.push_back(p);
-    schedule_.kind = cfg_.schedule;
+    schedule_.kind = kScheduleKinds.parse(cfg_.schedule, "schedule");
     schedule_.base_lr = cfg_.lr;
     schedule_.milestones = cfg_.milestones;
     schedule_.gamma = cfg_.gamma;

@@ -18,7 +18,7 @@ struct ExperimentSpec {
   std::string dense_train;       // a `domino train` YAML config: trained once into <out>/dense
   int64_t M = 16;
   Layout layout = Layout::NHWC;
-  std::string candidates = "pow2";
+  CandidateSet candidates = CandidateSet::Pow2;
   std::vector<std::string> budgets;  // "params:0.875", "flops:0.75", ...
   // dominosearch, dominosearch-no-eta, fixed-n (the DominoSearch result mapped), uniform, erk
   std::vector<std::string> schemes;

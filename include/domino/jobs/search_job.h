@@ -10,25 +10,19 @@
 
 namespace domino {
 
+// The training options a search takes as its own (search_training_keys(): batch-size, lr,
+// max-iters (the iteration budget), seed, data-dir (empty: the dense run's), precision and
+// how to run: threads, workers, device, memory-format, out, resume, force, log-every,
+// checkpoint-every, checkpoint-minutes). Every other option is the dense run's; the
+// optimizer is plain SGD at a fixed rate (docs/ALGORITHM.md §2.5).
+const std::vector<std::string>& search_training_keys();
+TrainConfig search_training_defaults();  // batch 64, lr 0.01, 100000 iterations, runs/search
+
 struct SearchJob {
   std::string checkpoint;  // the dense model, or:
   PretrainedStart pretrained;
   SearchOptions options;
-  std::string data_dir;    // overrides the checkpoint's
-  int64_t batch_size = 64;
-  double lr = 0.01;
-  int64_t max_iters = 100000;  // the iteration budget
-  uint64_t seed = 0;
-  int threads = 0, workers = 2;
-  std::string device = "auto";
-  std::string precision = "auto";  // of the forward/backward; weights, masks, thresholds, votes stay fp32
-  std::string memory_format = "channels-last";
-  std::string out = "runs/search";
-  bool resume = false;
-  bool force = false;  // replace a run already in `out`
-  int64_t checkpoint_every = 0;    // as TrainConfig's
-  double checkpoint_minutes = 10;
-  int64_t log_every = 100;
+  TrainConfig train = search_training_defaults();  // only search_training_keys() are read
 };
 
 // Refuses unreachable targets before training; writes <out>/scheme.json (also when the

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "domino/core/names.h"
 #include "domino/core/types.h"
 
 namespace torch::nn {
@@ -16,9 +17,12 @@ class Module;
 
 namespace domino {
 
+enum class LayerKind { Conv, Linear };
+inline constexpr EnumNames<LayerKind, 2> kLayerKinds{{{{LayerKind::Conv, "conv"}, {LayerKind::Linear, "linear"}}}};
+
 struct LayerInfo {
   std::string name;                   // module path, e.g. "layer1.0.conv1"
-  std::string kind;                   // "conv" or "linear"
+  LayerKind kind = LayerKind::Conv;
   std::vector<int64_t> weight_shape;  // [Cout, Cin/groups, Kh, Kw] or [out, in]
   bool has_bias = false;
   int64_t output_height = 1, output_width = 1;  // measured; 1x1 for linear layers

@@ -12,8 +12,10 @@ namespace domino {
 // dense (ε·p_i > 1) are kept dense (s_i = 0) and the rest re-solved.
 std::vector<double> erk_sparsities(const std::vector<std::vector<int64_t>>& shapes, double target);
 
-// "pow2": {1, 2, 4, ..., M}; "all": {1, ..., M}.
-std::vector<int64_t> candidate_ns(int64_t M, const std::string& kind);
+// Which N a search or baseline may give a layer: pow2 (1, 2, 4, ..., M) or all (1..M).
+enum class CandidateSet { Pow2, All };
+inline constexpr EnumNames<CandidateSet, 2> kCandidateSets{{{{CandidateSet::Pow2, "pow2"}, {CandidateSet::All, "all"}}}};
+std::vector<int64_t> candidate_ns(int64_t M, CandidateSet set);
 
 // Highest param sparsity / FLOPs reduction reachable when every searchable layer goes
 // to the smallest candidate.

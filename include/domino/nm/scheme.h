@@ -16,7 +16,8 @@
 namespace domino {
 
 struct LayerScheme {
-  std::string name, kind;
+  std::string name;
+  LayerKind kind = LayerKind::Conv;
   std::vector<int64_t> shape;
   int64_t N = 1, M = 1;  // N == M: dense
   int64_t dense_params = 0, dense_flops = 0;

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "domino/nm/baselines.h"
 #include "domino/nm/scheme.h"
 #include "domino/train/trainer.h"
 
@@ -22,7 +23,7 @@ struct SearchOptions {
   Target target;
   int64_t M = 16;
   Layout layout = Layout::NHWC;
-  std::string candidates = "pow2";
+  CandidateSet candidates = CandidateSet::Pow2;
   std::optional<double> beta1, beta2;  // unset: 0.5/0.5 for params, 0.8/0.2 for flops
   bool use_eta = true;                 // false: the ablation, η = 1 everywhere
   Policy policy = Policy::FixedM;      // fixed-n: map the result N:M -> 1:(M/N)

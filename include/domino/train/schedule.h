@@ -5,10 +5,16 @@
 #include <string>
 #include <vector>
 
+#include "domino/core/names.h"
+
 namespace domino {
 
+enum class ScheduleKind { Multistep, Cosine, Constant };
+inline constexpr EnumNames<ScheduleKind, 3> kScheduleKinds{
+    {{{ScheduleKind::Multistep, "multistep"}, {ScheduleKind::Cosine, "cosine"}, {ScheduleKind::Constant, "constant"}}}};
+
 struct LrSchedule {
-  std::string kind = "multistep";   // "multistep", "cosine" or "constant"
+  ScheduleKind kind = ScheduleKind::Multistep;
   double base_lr = 0.1;
   std::vector<int64_t> milestones;  // multistep: epochs at which lr is multiplied by gamma
   double gamma = 0.1;
@@ -19,7 +25,7 @@ struct LrSchedule {
   double lr_at(int64_t iteration) const;
 };
 
-// Checks the kind and values; throws domino::Error naming the problem.
+// Checks the values; throws domino::Error naming the problem.
 void validate(const LrSchedule& schedule);
 
 }  // namespace domino

@@ -60,6 +60,9 @@ nlohmann::json to_json(const TrainConfig& config);
 // Applies `overrides` on top of `base`; unknown keys and wrong types are errors that
 // name the key and `source` (a file name or "command line").
 TrainConfig merge_config(const TrainConfig& base, const nlohmann::json& overrides, const std::string& source);
+// `to` with the options named in `keys` taken from `from`: how a stage takes some of its
+// settings from its own options and the rest from the run it starts from.
+TrainConfig copy_options(const TrainConfig& from, TrainConfig to, const std::vector<std::string>& keys);
 // A command-line value typed as the option `key` expects ("3" -> 3, "80,120" -> [80, 120]).
 nlohmann::json parse_option_text(const std::string& key, const std::string& text);
 // A YAML mapping as JSON (scalars typed as YAML would read them).
