@@ -20,7 +20,7 @@ std::optional<std::string> closest_name(const std::string& name, const std::vect
                                const std::string& where = "");
 
 // A closed set as an enum, with its names in one table: parsed and printed only through it.
-//   constexpr EnumNames<Policy, 2> kPolicies{{{Policy::FixedM, "fixed-m"}, {Policy::FixedN, "fixed-n"}}};
+//   inline constexpr EnumNames<Policy, 2> kPolicies{{{{Policy::FixedM, "fixed-m"}, {Policy::FixedN, "fixed-n"}}}};
 template <typename E, size_t K>
 struct EnumNames {
   std::array<std::pair<E, const char*>, K> entries;

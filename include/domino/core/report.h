@@ -16,7 +16,8 @@ enum class ReportKind { Note, Warning };
 using Reporter = std::function<void(ReportKind, const std::string&)>;
 
 // Installs `reporter` for the whole process; returns the one it replaces. An empty
-// function restores the default.
+// function restores the default. Reports arrive one at a time (under a lock), so a
+// reporter must not report itself.
 Reporter set_reporter(Reporter reporter);
 void report(ReportKind kind, const std::string& message);
 
