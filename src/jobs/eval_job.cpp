@@ -17,7 +17,7 @@ EvalResult run_eval_job(const EvalJob& job) {
   m.model->to(device);
   if (job.engine == Engine::Nm) {
     use_nm_engine(m, device, precision);
-    format = MemoryFormat::Contiguous;  // the engine's kernels read NCHW
+    format = MemoryFormat::Contiguous;  // the row kernel reads NCHW; the channels-last kernel converts its input
   }
   set_memory_format(*m.model, format);
   auto loader = make_eval_loader(m.config, job.split, job.batch_size, job.workers);

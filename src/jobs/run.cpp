@@ -25,7 +25,6 @@ Run::Run(TrainConfig& config)
       lock_(config.out, run_dir_mode(config.resume, config.force), checkpoint_path(config.out)),
       out_(config.out) {
   config.precision = to_string(resolve_precision(config.precision, device));
-  parse_memory_format(config.memory_format);
 }
 
 void Run::write_config(const TrainConfig& config) const { write_json_file(file("config.json"), to_json(config)); }

@@ -12,7 +12,7 @@
 
 namespace domino {
 
-// Held for the whole job: the run's directory locked (one run per --out; a fresh run over
+// Built after validate(config). Held for the whole job: the run's directory locked (one run per --out; a fresh run over
 // another's files refused), LibTorch's threads set, the device resolved and the precision
 // resolved for it — written back into `config`, so config.json and checkpoints record
 // what was computed. The directory exists once this is built.
