@@ -76,6 +76,16 @@ TEST(CliSearch, HelpAndBadInput) {
   expect_clean_error(run_domino("search --target params:0.5 --exclude '*'" + ck + " --out " + (dir / "s")),
                      {"cannot be reached", "10 layers kept dense"}, /*only_line=*/false);
   expect_clean_error(run_domino("search --target size:0.5" + ck), {"params:S or flops:S"});
+  // The search's options from a --config file and from flags, checked by the same table.
+  std::ofstream(dir / "typo.yaml") << "polcy: fixed-n\n";
+  expect_clean_error(run_domino("search --target params:0.5 --config " + (dir / "typo.yaml") + ck),
+                     {"typo.yaml", "unknown option 'polcy'", "did you mean 'policy'?"});
+  std::ofstream(dir / "type.yaml") << "kp: five\nlr: 0.05\n";
+  expect_clean_error(run_domino("search --target params:0.5 --config " + (dir / "type.yaml") + ck),
+                     {"type.yaml: option 'kp' must be an integer"});
+  expect_clean_error(run_domino("search --target params:0.5 --kc 1x" + ck), {"--kc: '1x' is not an integer"});
+  expect_clean_error(run_domino("search --target params:0.5 --M 12" + ck), {"M must be 4, 8, 16 or 32"});
+  expect_clean_error(run_domino("search --target params:0.5 --layout NHCW" + ck), {"layout", "NHCW"});
   expect_clean_error(run_domino("search --target params:0.5 --checkpoint " + (dir / "nope.pt")), {"nope.pt", "not found"});
   auto out_of_budget = run_domino("search --target params:0.8 --M 8 --max-iters 3" + ck + " --out " + (dir / "b"));
   expect_clean_error(out_of_budget, {"budget of 3 iterations ran out", "--resume"}, /*only_line=*/false);

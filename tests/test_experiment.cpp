@@ -48,7 +48,7 @@ TEST(Experiment, RunsTheGridWritesResultsAndCachesCells) {
   for (const char* cell : {"cells/dominosearch/params-0.75/seed0/pruned.pt", "cells/uniform/params-0.75/seed1/pruned.pt"}) {
     EvalJob job;
     job.source.checkpoint = (dir.path() / "out" / cell).string();
-    job.workers = 0;
+    job.run.workers = 0;
     const auto dense = run_eval_job(job);
     job.engine = Engine::Nm;
     const auto nm = run_eval_job(job);

@@ -40,6 +40,85 @@ TEST(Names, UnknownNamesSayWhereWhatAndTheValidSet) {
   expect_error_containing([&] { validate(c); }, {"did you mean 'cosine'?"});
 }
 
+TEST(Options, SearchOptionsComeFromOneTable) {
+  const auto& table = search_options();
+  const auto json = table.to_json(SearchOptions{});
+  EXPECT_EQ(json.size(), table.keys().size());
+  EXPECT_TRUE(json.at("beta1").is_null());  // unset: its default depends on the target
+  EXPECT_EQ(json.at("layout"), "NHWC");
+  EXPECT_EQ(json.at("policy"), "fixed-m");
+
+  const auto o = table.merge(SearchOptions{}, {{"layout", "NCHW"}, {"policy", "fixed-n"}, {"beta1", 0.3}, {"eta", false},
+                                               {"exclude", {"conv1", "layer3.*"}}, {"kp", 2}}, "s.yaml");
+  EXPECT_EQ(o.layout, Layout::NCHW);
+  EXPECT_EQ(o.policy, Policy::FixedN);
+  EXPECT_EQ(o.beta1, 0.3);
+  EXPECT_FALSE(o.beta2.has_value());
+  EXPECT_FALSE(o.use_eta);
+  EXPECT_EQ(o.exclude, (std::vector<std::string>{"conv1", "layer3.*"}));
+  EXPECT_EQ(o.kp, 2);
+  EXPECT_EQ(table.merge(o, table.to_json(o), "round trip").to_json(), o.to_json());
+  // The record in scheme.json: every option, β resolved for the target.
+  EXPECT_EQ(o.to_json().at("beta2"), 0.5);
+
+  expect_error_containing([&] { table.merge(o, {{"polcy", "fixed-n"}}, "s.yaml"); },
+                          {"s.yaml: unknown option 'polcy'", "did you mean 'policy'?"});
+  expect_error_containing([&] { table.merge(o, {{"policy", "fixed-k"}}, "s.yaml"); }, {"s.yaml", "policy 'fixed-k'"});
+  expect_error_containing([&] { table.merge(o, {{"kp", "five"}}, "s.yaml"); }, {"s.yaml: option 'kp' must be an integer"});
+  expect_error_containing([&] { table.merge(o, {{"exclude", {1}}}, "s.yaml"); }, {"'exclude' must be a list of strings"});
+  expect_error_containing([&] { table.merge(o, {{"lambda", 1.0}}, "s.yaml", {"kp", "kc"}); }, {"unknown option 'lambda'"});
+  EXPECT_EQ(table.parse_text("exclude", "conv1,fc"), (nlohmann::json{"conv1", "fc"}));
+
+  SearchOptions bad;
+  bad.M = 12;
+  expect_error_containing([&] { validate(bad); }, {"M must be 4, 8, 16 or 32"});
+  bad = SearchOptions{};
+  bad.beta2 = 1.5;
+  expect_error_containing([&] { validate(bad); }, {"beta1 and beta2 must be in [0, 1]"});
+}
+
+TEST(Options, TheRunContextIsWhatOnlySaysHowToRun) {
+  // The options marked run-only are TrainConfig's RunContext part; nothing else is.
+  TrainConfig c;
+  c.threads = 3;
+  c.out = "elsewhere";
+  c.epochs = 7;
+  std::vector<std::string> run_only;
+  for (const auto& key : train_options().keys())
+    if (key.run_only) run_only.push_back(key.name);
+  EXPECT_EQ(run_only, (std::vector<std::string>{"threads", "workers", "device", "memory-format", "max-iters", "log-every",
+                                                "checkpoint-every", "checkpoint-minutes", "out", "resume", "force"}));
+  const RunContext run = c;
+  EXPECT_EQ(run.threads, 3);
+  EXPECT_EQ(run.out, "elsewhere");
+  EXPECT_EQ(run.rank, 0);  // one process unless a launcher says otherwise
+  EXPECT_EQ(run.world_size, 1);
+  EXPECT_FALSE(to_json(c).contains("rank"));  // set by the launcher, never an option
+}
+
+TEST(Options, AnExperimentChecksItsSearchMapAndRunOptions) {
+  test::TempDir dir;
+  auto write = [&](const std::string& extra) {
+    std::ofstream(dir / "e.yaml") << "dense: {checkpoint: dense.pt}\nbudgets: [params:0.5]\nschemes: [uniform]\n" << extra;
+    return dir / "e.yaml";
+  };
+  const auto spec = load_experiment(write("search: {beta1: 0.3, exclude: [conv1], max-iters: 10}\nthreads: 1\n"));
+  EXPECT_EQ(spec.search.at("beta1"), 0.3);
+  EXPECT_EQ(spec.threads, 1);
+  expect_error_containing([&] { load_experiment(write("search: {beta_1: 0.3}\n")); },
+                          {"search", "unknown key 'beta_1'", "did you mean 'beta1'?"});
+  expect_error_containing([&] { load_experiment(write("search: {beta1: 3}\n")); }, {"beta1 and beta2 must be in [0, 1]"});
+  expect_error_containing([&] { load_experiment(write("search: {kp: 1.5}\n")); }, {"search: option 'kp' must be an integer"});
+  expect_error_containing([&] { load_experiment(write("precision: bf32\n")); }, {"unknown precision 'bf32'"});
+  expect_error_containing([&] { load_experiment(write("threads: many\n")); }, {"option 'threads' must be an integer"});
+  auto changed = spec;
+  apply_run_options(changed, {{"device", "cpu"}, {"memory-format", "contiguous"}}, "command line");
+  EXPECT_EQ(changed.device, "cpu");
+  EXPECT_EQ(changed.memory_format, "contiguous");
+  EXPECT_EQ(changed.threads, 1);
+  expect_error_containing([&] { apply_run_options(changed, {{"epochs", 3}}, "command line"); }, {"unknown option 'epochs'"});
+}
+
 TEST(Results, AFinetuneResultReadsBackAsWritten) {
   test::TempDir dir;
   FinetuneResult r;

@@ -145,8 +145,8 @@ TEST(TrainConfig, DefaultsAreThePapersCifarRecipe) {
 
 TEST(TrainConfig, KeysAndJsonAgree) {
   const auto json = to_json(TrainConfig{});
-  ASSERT_EQ(json.size(), train_config_keys().size());
-  for (const auto& key : train_config_keys()) EXPECT_TRUE(json.contains(key.name)) << key.name;
+  ASSERT_EQ(json.size(), train_options().keys().size());
+  for (const auto& key : train_options().keys()) EXPECT_TRUE(json.contains(key.name)) << key.name;
   const auto back = merge_config(TrainConfig{}, json, "round trip");
   EXPECT_EQ(to_json(back), json);
 }
@@ -160,7 +160,8 @@ TEST(TrainConfig, YamlThenFlagsOverrideDefaults) {
   EXPECT_DOUBLE_EQ(c.weight_decay, 5e-4);
   EXPECT_EQ(c.milestones, (std::vector<int64_t>{1, 2}));
   EXPECT_TRUE(c.nesterov);
-  c = merge_config(c, {{"epochs", parse_option_text("epochs", "7")}, {"milestones", parse_option_text("milestones", "4,6")}}, "cli");
+  const auto& table = train_options();
+  c = merge_config(c, {{"epochs", table.parse_text("epochs", "7")}, {"milestones", table.parse_text("milestones", "4,6")}}, "cli");
   EXPECT_EQ(c.epochs, 7);
   EXPECT_EQ(c.milestones, (std::vector<int64_t>{4, 6}));
   EXPECT_EQ(c.model, "resnet56");
@@ -177,9 +178,9 @@ TEST(TrainConfig, BadKeysTypesAndValuesAreClearErrors) {
   std::ofstream(dir / "list.yaml") << "- 1\n- 2\n";
   expect_error_containing([&] { load_yaml_file(dir / "list.yaml"); }, {"expected a mapping"});
   expect_error_containing([&] { load_yaml_file(dir / "missing.yaml"); }, {"missing.yaml", "not found"});
-  expect_error_containing([] { parse_option_text("lr", "0.1x"); }, {"--lr", "'0.1x'", "a number"});
-  expect_error_containing([] { parse_option_text("seed", "-1"); }, {"--seed"});
-  expect_error_containing([] { parse_option_text("augment", "maybe"); }, {"true or false"});
+  expect_error_containing([] { train_options().parse_text("lr", "0.1x"); }, {"--lr", "'0.1x'", "a number"});
+  expect_error_containing([] { train_options().parse_text("seed", "-1"); }, {"--seed"});
+  expect_error_containing([] { train_options().parse_text("augment", "maybe"); }, {"true or false"});
   TrainConfig c;
   c.model = "resnet21";
   expect_error_containing([&] { validate(c); }, {"unknown model 'resnet21'"});

@@ -9,6 +9,7 @@
 #include "domino/data/datasets.h"
 #include "domino/engine/infer_bench.h"
 #include "domino/sparse/export.h"
+#include "domino/train/precision.h"
 #include "domino/train/progress.h"
 #include "io/files.h"
 
@@ -48,6 +49,12 @@ void print_table(const engine::InferenceTiming& t, const std::string& model, int
              t.max_abs_diff, t.same_top1, t.batch_size);
 }
 
+TrainConfig bench_defaults() {
+  TrainConfig c;
+  c.batch_size = 1;
+  return c;
+}
+
 }  // namespace
 
 void add_bench_infer_command(CLI::App& app) {
@@ -60,8 +67,8 @@ void add_bench_infer_command(CLI::App& app) {
   struct Args {
     InferenceSource source;
     engine::BenchOptions bench;
-    int64_t batch_size = 1, image_size = 0;
-    int threads = 0;
+    int64_t image_size = 0;
+    OptionFlags options;  // batch-size, threads: as train names them
     std::string isa, dense_format = "contiguous";
     bool prune = false, json = false;
   };
@@ -69,19 +76,16 @@ void add_bench_infer_command(CLI::App& app) {
   add_inference_source_options(command, a->source);
   command->add_option("--model", a->source.pretrained.model,
                       "with --pretrained: the zoo model the weights are for; alone: that model untrained (with --scheme and --prune)");
-  command->add_option("--batch-size", a->batch_size, "images per forward")->check(CLI::PositiveNumber)->capture_default_str();
+  a->options.add(command, train_options(), bench_defaults(), {"batch-size", "threads"});
   command->add_option("--image-size", a->image_size, "input height and width (default: the dataset's)")
       ->check(CLI::PositiveNumber);
-  command->add_option("--threads", a->threads, "threads for LibTorch and the engine (0: every core)")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
   command->add_option("--repeats", a->bench.repeats, "timed forwards per mode")->check(CLI::PositiveNumber)->capture_default_str();
   command->add_option("--warmup", a->bench.warmup, "untimed forwards first")->check(CLI::NonNegativeNumber)->capture_default_str();
   command->add_option("--max-density", a->bench.max_density, "engine runs layers with N/M up to this; denser stay LibTorch")
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   command->add_option("--dense-format", a->dense_format, "memory format of LibTorch's dense forward: contiguous (NCHW) or channels-last")
-      ->check(CLI::IsMember({"contiguous", "channels-last"}))
+      ->check(CLI::IsMember(kMemoryFormats.names()))
       ->capture_default_str();
   command->add_option("--isa", a->isa, "limit the engine's kernels: portable, avx2 or avx512 (default: the best the CPU has)")
       ->check(CLI::IsMember({"portable", "avx2", "avx512"}));
@@ -90,7 +94,9 @@ void add_bench_infer_command(CLI::App& app) {
                     "pruned without fine-tuning lose their accuracy)");
   command->add_flag("--json", a->json, "print the timings as JSON");
   command->callback([a] {
-    set_threads(a->threads);
+    const auto options = merge_config(bench_defaults(), a->options.given(), "command line");
+    validate(options);
+    set_threads(options.threads);  // the engine's too
     if (!a->isa.empty()) engine::limit_isa(engine::parse_isa(a->isa));
     a->bench.dense_channels_last = a->dense_format == "channels-last";
     a->source.classes_from_weights = true;  // only timing: the dataset's class count does not matter
@@ -101,7 +107,7 @@ void add_bench_infer_command(CLI::App& app) {
     const auto shape = dataset_spec(m.config.dataset).shape;
     const int64_t h = a->image_size ? a->image_size : shape.height, w = a->image_size ? a->image_size : shape.width;
     torch::manual_seed(0);
-    const auto input = torch::randn({a->batch_size, shape.channels, h, w});
+    const auto input = torch::randn({options.batch_size, shape.channels, h, w});
     std::optional<Progress> progress;
     a->bench.on_forward = [&](int64_t done, int64_t total) {
       if (!progress) progress.emplace("bench-infer", total);

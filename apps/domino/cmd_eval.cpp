@@ -6,14 +6,27 @@
 #include "io/files.h"
 
 namespace domino::cli {
+namespace {
+
+// data-dir empty: the run's. Evaluation is exact (fp32) unless asked otherwise.
+const std::vector<std::string> kEvalOptions = {"data-dir", "batch-size", "workers", "threads", "device", "precision", "memory-format"};
+
+TrainConfig eval_defaults() {
+  TrainConfig c;
+  c.batch_size = kEvalBatchSize;
+  c.precision = "fp32";  // as EvalJob's
+  return c;
+}
+
+}  // namespace
 
 void add_eval_command(CLI::App& app) {
   auto* command = app.add_subcommand("eval", "Evaluate a checkpoint or pretrained weights: top-1 and top-5 accuracy");
   struct Args {
     EvalJob job;
     std::string split = "test", engine = "libtorch";
-    int threads = 0;
     bool json = false;
+    ConfigOptions options;  // data, batch and run options, as train names them
   };
   auto args = std::make_shared<Args>();
   add_inference_source_options(command, args->job.source);
@@ -21,22 +34,18 @@ void add_eval_command(CLI::App& app) {
       ->check(CLI::IsMember(kEvalSplits.names()))
       ->capture_default_str();
   command->add_option("--model", args->job.expect_model, "fail unless the checkpoint holds this model; with --pretrained: the model");
-  command->add_option("--data-dir", args->job.source.data_dir, "dataset directory (default: the run's)");
-  command->add_option("--batch-size", args->job.batch_size, "images per batch")->capture_default_str()->check(CLI::PositiveNumber);
-  command->add_option("--workers", args->job.workers, "data-pipeline threads")->capture_default_str()->check(CLI::NonNegativeNumber);
-  command->add_option("--threads", args->threads, "LibTorch threads (0: every core)")->capture_default_str()->check(CLI::NonNegativeNumber);
-  command->add_option("--device", args->job.device, "auto, cpu, cuda or cuda:K")->capture_default_str();
-  command->add_option("--precision", args->job.precision,
-                      "fp32 (exact), bf16, fp16 (CUDA) or auto (bf16 where native): autocast for the forward")
-      ->check(CLI::IsMember({"auto", "fp32", "bf16", "fp16"}))->capture_default_str();
-  command->add_option("--memory-format", args->job.memory_format, "channels-last or contiguous (NCHW)")
-      ->check(CLI::IsMember({"channels-last", "contiguous"}))->capture_default_str();
+  args->options.add(command, eval_defaults(), kEvalOptions);
   command->add_option("--engine", args->engine,
                       "libtorch, or nm: the N:M engine runs the N:M layers (of pruned.pt's scheme, --scheme or --nm; CPU, fp32)")
       ->check(CLI::IsMember(kEngines.names()))->capture_default_str();
   command->add_flag("--json", args->json, "print the result as JSON");
   command->callback([args] {
-    set_threads(args->threads);
+    const auto options = args->options.resolve(eval_defaults());
+    validate(options);  // sizes, thread counts, precision and memory-format names
+    args->job.source.data_dir = options.data_dir;
+    args->job.batch_size = options.batch_size;
+    args->job.precision = options.precision;
+    args->job.run = options;  // its RunContext part
     args->job.source.pretrained.model = args->job.expect_model;
     args->job.split = kEvalSplits.parse(args->split, "split");
     args->job.engine = kEngines.parse(args->engine, "engine");

@@ -27,11 +27,11 @@ void add_finetune_command(CLI::App& app) {
   command->add_option("--srste-decay", a->job.decay, "SR-STE's lambda_w on pruned weights")->capture_default_str();
   a->options.add(command);
   checkpoint->excludes(command->get_option("--pretrained"));
-  command->callback([command, a] {
+  command->callback([a] {
     TrainConfig base;
     if (!a->job.checkpoint.empty()) base = merge_config(TrainConfig{}, load_checkpoint(a->job.checkpoint).config, a->job.checkpoint);
     base.out = "runs/finetune";
-    a->job.config = a->options.resolve(*command, finetune_recipe(a->recipe, base));
+    a->job.config = a->options.resolve(finetune_recipe(a->recipe, base));
     const auto r = run_finetune_job(a->job);
     fmt::print("fine-tuned {} into {} ({:.4f} param sparsity, {:.4f} FLOPs reduction) in {} iterations, {}\n",
                a->job.config.model, a->job.scheme, r.scheme.param_sparsity(), r.scheme.flops_reduction(),

@@ -20,6 +20,12 @@ std::vector<std::string> read_labels(const std::string& path) {
   return labels;
 }
 
+TrainConfig predict_defaults() {
+  TrainConfig c;
+  c.batch_size = 32;
+  return c;
+}
+
 }  // namespace
 
 void add_predict_command(CLI::App& app) {
@@ -31,10 +37,9 @@ void add_predict_command(CLI::App& app) {
     std::string labels, engine = "libtorch";
     InferenceSource source;
     std::vector<std::string> images;
-    int64_t top = 5, batch_size = 32;
-    int threads = 0;
-    std::string device = "auto";
+    int64_t top = 5;
     bool json = false;
+    OptionFlags options;  // batch-size, threads, device: as train names them
   };
   auto a = std::make_shared<Args>();
   a->source.classes_from_weights = true;
@@ -43,24 +48,24 @@ void add_predict_command(CLI::App& app) {
   command->add_option("--images", a->images, "image files and folders (searched recursively)")->required();
   command->add_option("--labels", a->labels, "text file of class names, one per line, in class order");
   command->add_option("--top", a->top, "classes shown per image")->check(CLI::PositiveNumber)->capture_default_str();
-  command->add_option("--batch-size", a->batch_size, "images per forward pass")->check(CLI::PositiveNumber)->capture_default_str();
-  command->add_option("--threads", a->threads, "LibTorch threads (0: every core)")->capture_default_str();
-  command->add_option("--device", a->device, "auto, cpu, cuda or cuda:K")->capture_default_str();
+  a->options.add(command, train_options(), predict_defaults(), {"batch-size", "threads", "device"});
   command->add_option("--engine", a->engine, "libtorch, or nm: the N:M engine runs the N:M layers (CPU)")
       ->check(CLI::IsMember(kEngines.names()))
       ->capture_default_str();
   command->add_flag("--json", a->json, "print the predictions as JSON");
   command->callback([a] {
-    set_threads(a->threads);
+    const auto options = merge_config(predict_defaults(), a->options.given(), "command line");
+    validate(options);
+    set_threads(options.threads);
     auto m = load_inference_model(a->source);
     const auto engine = kEngines.parse(a->engine, "engine");
-    const auto device = inference_device(engine, a->device);
+    const auto device = inference_device(engine, options.device);
     m.model->to(device);
     if (engine == Engine::Nm) use_nm_engine(m, device, Precision::FP32);
     auto& model = m.model;
     const std::string dataset = m.config.dataset;
     const auto labels = read_labels(a->labels);
-    const auto predictions = predict_images(*model, dataset_spec(dataset), list_images(a->images), a->top, device, a->batch_size);
+    const auto predictions = predict_images(*model, dataset_spec(dataset), list_images(a->images), a->top, device, options.batch_size);
     auto label = [&](int64_t c) { return c < static_cast<int64_t>(labels.size()) ? labels[static_cast<size_t>(c)] : ""; };
     nlohmann::json all = nlohmann::json::array();
     size_t failed = 0;

@@ -13,51 +13,31 @@ void add_search_command(CLI::App& app) {
       "whole state, every epoch and on stop), metrics.jsonl, config.json. Defaults are the paper's (supplementary Table 5).\n"
       "--max-iters is the search's iteration budget; options not given are the dense run's (data, model), and\n"
       "the optimizer is plain SGD at the fixed --lr. With --resume, the search's saved config.json is the base.\n"
+      "A --config YAML file may hold any of these options, keys named as the flags (`kp: 5`).\n"
       "Example: domino search --checkpoint runs/demo/dense/checkpoint.pt --target params:0.875 --M 16 --out runs/search\n"
       "From published weights: domino search --pretrained resnet50.pth --model resnet50 --dataset imagenet \\\n"
       "  --data-dir /data/imagenet --target flops:0.8 --out runs/r50-search");
   struct Args {
     SearchJob job;
-    std::string target, layout = "NHWC", policy = "fixed-m", candidates = "pow2";
-    double beta1 = -1, beta2 = -1;
-    bool no_eta = false;
+    std::string target;
+    OptionFlags search;    // the search's own options (M, layout, lambda, ...)
+    ConfigOptions training;  // training and run options: the same names, help and checks as train's
   };
   auto a = std::make_shared<Args>();
   auto& j = a->job;
-  auto& o = j.options;
   auto* checkpoint = command->add_option("--checkpoint", j.checkpoint, "dense checkpoint (from domino train)");
   add_pretrained_options(command, j.pretrained, checkpoint);
   command->add_option("--model", j.pretrained.model, "with --pretrained: the zoo model the weights are for");
   command->add_option("--target", a->target, "params:S (param sparsity) or flops:S (FLOPs reduction), e.g. params:0.875")->required();
-  command->add_option("--M", o.M, "group size M")->check(CLI::IsMember({4, 8, 16, 32}))->capture_default_str();
-  command->add_option("--layout", a->layout, "group formation: NHWC (along input channels) or NCHW")
-      ->check(CLI::IsMember({"NHWC", "NCHW"}))->capture_default_str();
-  command->add_option("--candidates", a->candidates, "N candidates: pow2 (1, 2, 4, ..., M) or all (1..M)")
-      ->check(CLI::IsMember(kCandidateSets.names()))->capture_default_str();
-  command->add_option("--beta1", a->beta1, "weight of computational complexity in eta (default 0.5 for params, 0.8 for flops)");
-  command->add_option("--beta2", a->beta2, "weight of redundancy in eta (default 0.5 for params, 0.2 for flops)");
-  command->add_flag("--no-eta", a->no_eta, "ablation: eta = 1 for every layer");
-  command->add_option("--policy", a->policy, "fixed-m, or fixed-n (map N:M to 1:(M/N) at the end)")
-      ->check(CLI::IsMember(kPolicies.names()))->capture_default_str();
-  command->add_option("--lambda", o.lambda, "penalty factor lambda")->capture_default_str();
-  command->add_option("--kp", o.kp, "apply the penalty every kp iterations")->check(CLI::PositiveNumber)->capture_default_str();
-  command->add_option("--kc", o.kc, "check the layers every kc iterations")->check(CLI::PositiveNumber)->capture_default_str();
-  command->add_option("--vr", o.vr, "vote ratio")->capture_default_str();
-  command->add_option("--exclude", o.exclude, "layer-name globs to keep dense (repeatable), e.g. conv1 'layer3.*'");
-  // Training and run options (batch size, lr, max-iters, seed, threads, device, out, resume, ...)
-  // come from TrainConfig's key list: the same names, help and checks as train's.
-  auto training = std::make_shared<ConfigOptions>();
-  training->add(command, search_training_defaults(), search_training_keys());
-  command->callback([a, command, training] {
-    a->job.train = training->resolve(*command, search_training_defaults());
-    auto& o = a->job.options;
-    o.target = parse_target(a->target);
-    o.layout = parse_layout(a->layout);
-    o.policy = kPolicies.parse(a->policy, "policy");
-    o.candidates = kCandidateSets.parse(a->candidates, "candidate set");
-    o.use_eta = !a->no_eta;
-    if (a->beta1 >= 0) o.beta1 = a->beta1;
-    if (a->beta2 >= 0) o.beta2 = a->beta2;
+  a->search.add(command, search_options(), SearchOptions{});
+  a->training.add(command, search_training_defaults(), search_training_keys(), search_options().names());
+  command->callback([a] {
+    a->job.train = a->training.resolve(search_training_defaults());
+    const auto& table = search_options();
+    a->job.options = table.merge(table.merge(SearchOptions{}, a->training.file_part(table.names()), a->training.file_name()),
+                                 a->search.given(), "command line");
+    a->job.options.target = parse_target(a->target);
+    validate(a->job.options);
     const auto result = run_search_job(a->job);
     fmt::print("{}", format_scheme_table(result.scheme));
     fmt::print("reached {} in {} iterations ({}), {} decisions\nscheme: {}\n", to_string(*result.scheme.target),

@@ -15,8 +15,8 @@ void add_train_command(CLI::App& app) {
       "Writes to --out: checkpoint.pt (every epoch), metrics.jsonl, config.json, result.json.");
   auto options = std::make_shared<ConfigOptions>();
   options->add(command);
-  command->callback([command, options] {
-    const auto config = options->resolve(*command, TrainConfig{});
+  command->callback([options] {
+    const auto config = options->resolve(TrainConfig{});
     const auto result = run_train_job(config);
     fmt::print("trained {} on {} for {} iterations in {}\n", config.model, config.dataset, result.train.iterations,
                Progress::format_duration(result.train.seconds));

@@ -3,25 +3,92 @@
 #include <algorithm>
 #include <filesystem>
 
+#include <fmt/ranges.h>
+
 #include "domino/core/error.h"
 #include "domino/core/names.h"
 #include "io/files.h"
 
 namespace domino::cli {
 
-void ConfigOptions::add(CLI::App* command, const TrainConfig& shown, const std::vector<std::string>& keys) {
+namespace {
+
+const char* type_name(OptionType type) {
+  switch (type) {
+    case OptionType::Int:
+    case OptionType::IntList: return "INT";
+    case OptionType::Count: return "UINT";
+    case OptionType::Number: return "FLOAT";
+    default: return "TEXT";
+  }
+}
+
+}  // namespace
+
+void OptionFlags::add_flag(CLI::App* command, const OptionKey& key, const nlohmann::json& shown) {
+  auto& f = flags_.emplace_back();
+  f.key = key;
+  const std::string flag = "--" + key.name;
+  if (key.type == OptionType::Bool) {
+    const bool on = shown == true;
+    f.option = command->add_flag(on ? flag + ",!--no-" + key.name : flag, f.on, key.help + (on ? " (default: on)" : ""));
+    return;
+  }
+  if (key.type == OptionType::IntList || key.type == OptionType::TextList) {
+    std::vector<std::string> items;
+    for (const auto& item : shown) items.push_back(item.is_string() ? item.get<std::string>() : item.dump());
+    f.option = command->add_option(flag, f.list, key.help)->delimiter(',')->default_str(fmt::format("{}", fmt::join(items, ",")));
+  } else {
+    f.option = command->add_option(flag, f.text, key.help)
+                   ->default_str(shown.is_string() ? shown.get<std::string>() : shown.is_null() ? "" : shown.dump());
+  }
+  f.option->type_name(type_name(key.type));
+}
+
+nlohmann::json OptionFlags::given() const {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& f : flags_) {
+    if (f.option->count() == 0) continue;
+    const std::string flag = "--" + f.key.name;
+    if (f.key.type == OptionType::Bool) {
+      out[f.key.name] = f.on;
+    } else if (f.key.type == OptionType::IntList || f.key.type == OptionType::TextList) {
+      const auto item_type = f.key.type == OptionType::IntList ? OptionType::Int : OptionType::Text;
+      auto& list = out[f.key.name] = nlohmann::json::array();
+      for (const auto& item : f.list)
+        if (!item.empty()) list.push_back(parse_option_text(item_type, flag, item));
+    } else {
+      out[f.key.name] = parse_option_text(f.key.type, flag, f.text);
+    }
+  }
+  return out;
+}
+
+void ConfigOptions::add(CLI::App* command, const TrainConfig& shown, const std::vector<std::string>& keys,
+                        const std::vector<std::string>& also_in_file) {
   command->add_option("--config", config_file_, "YAML file of options (keys named as the flags)")->check(CLI::ExistingFile);
   keys_ = keys;
-  const auto defaults = to_json(shown);
-  for (const auto& key : train_config_keys()) {
-    if (!keys_.empty() && std::find(keys_.begin(), keys_.end(), key.name) == keys_.end()) continue;
-    const auto& value = defaults.at(key.name);
-    const std::string shown = value.is_string() ? value.get<std::string>() : json_text(value);
-    if (value.is_boolean())
-      command->add_flag("--" + key.name + "{true}", values_[key.name], key.help + " (--" + key.name + "=false to turn off)");
-    else
-      command->add_option("--" + key.name, values_[key.name], key.help)->default_str(shown);
-  }
+  also_in_file_ = also_in_file;
+  flags_.add(command, train_options(), shown, keys);
+}
+
+nlohmann::json ConfigOptions::file() const {
+  if (config_file_.empty()) return nlohmann::json::object();
+  auto j = load_yaml_file(config_file_);
+  auto valid = keys_.empty() ? train_options().names() : keys_;
+  valid.insert(valid.end(), also_in_file_.begin(), also_in_file_.end());
+  for (const auto& item : j.items())
+    if (std::find(valid.begin(), valid.end(), item.key()) == valid.end())
+      fail_unknown("option", item.key(), valid, config_file_);
+  return j;
+}
+
+nlohmann::json ConfigOptions::file_part(const std::vector<std::string>& names) const {
+  nlohmann::json out = nlohmann::json::object();
+  const auto all = file();
+  for (const auto& name : names)
+    if (all.contains(name)) out[name] = all.at(name);
+  return out;
 }
 
 void add_pretrained_options(CLI::App* command, PretrainedStart& start, CLI::Option* checkpoint) {
@@ -49,15 +116,10 @@ void add_inference_source_options(CLI::App* command, InferenceSource& source) {
       ->excludes(scheme);
 }
 
-TrainConfig ConfigOptions::resolve(const CLI::App& command, const TrainConfig& base) const {
-  nlohmann::json flags = nlohmann::json::object();
-  for (const auto& [key, text] : values_)
-    if (command.get_option("--" + key)->count() > 0) flags[key] = parse_option_text(key, text);
-  const auto file = config_file_.empty() ? nlohmann::json::object() : load_yaml_file(config_file_);
-  if (!keys_.empty() && file.is_object())
-    for (const auto& item : file.items())
-      if (std::find(keys_.begin(), keys_.end(), item.key()) == keys_.end())
-        fail_unknown(fmt::format("option of {}", command.get_name()), item.key(), keys_, config_file_);
+TrainConfig ConfigOptions::resolve(const TrainConfig& base) const {
+  const auto flags = flags_.given();
+  auto file = this->file();
+  for (const auto& key : also_in_file_) file.erase(key);
   TrainConfig config = merge_config(merge_config(base, file, config_file_), flags, "command line");
   if (!config.resume) return config;
   const auto saved = (std::filesystem::path(config.out) / "config.json").string();

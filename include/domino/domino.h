@@ -4,7 +4,9 @@
 
 #include "domino/core/error.h"
 #include "domino/core/names.h"
+#include "domino/core/options.h"
 #include "domino/core/report.h"
+#include "domino/core/run_context.h"
 #include "domino/core/runtime.h"
 #include "domino/core/types.h"
 #include "domino/io/checkpoint.h"

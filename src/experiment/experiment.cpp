@@ -34,6 +34,22 @@ std::string slug(const std::string& budget) {
   return s;
 }
 
+// An experiment's `search:` map: search options (target, M, layout, candidates and eta come
+// from the experiment's budgets, M, layout, candidates and scheme sources), and the
+// search's training options.
+const std::vector<std::string> kSearchMapOptions = {"lambda", "kp", "kc", "vr", "beta1", "beta2", "exclude"};
+const std::vector<std::string> kSearchMapTraining = {"lr", "batch-size", "max-iters"};
+// An experiment's run options, as a training config names them.
+const std::vector<std::string> kRunKeys = {"threads", "device", "precision", "memory-format"};
+
+// The entries of `j` named in `keys`.
+nlohmann::json pick(const nlohmann::json& j, const std::vector<std::string>& keys) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& key : keys)
+    if (j.contains(key)) out[key] = j.at(key);
+  return out;
+}
+
 template <typename T>
 T get(const nlohmann::json& j, const char* key, const std::string& source, T fallback) {
   if (!j.contains(key)) return fallback;
@@ -140,14 +156,9 @@ class Runner {
     job.options.candidates = spec_.candidates;
     job.options.use_eta = source == "dominosearch";
     const std::string where = spec_.name + " search";
-    job.options.lambda = get(spec_.search, "lambda", where, job.options.lambda);
-    job.options.kp = get(spec_.search, "kp", where, job.options.kp);
-    job.options.kc = get(spec_.search, "kc", where, job.options.kc);
-    job.options.vr = get(spec_.search, "vr", where, job.options.vr);
+    job.options = search_options().merge(job.options, pick(spec_.search, kSearchMapOptions), where);
+    job.train = merge_config(job.train, pick(spec_.search, kSearchMapTraining), where);
     auto& t = job.train;
-    t.lr = get(spec_.search, "lr", where, t.lr);
-    t.batch_size = get(spec_.search, "batch-size", where, t.batch_size);
-    t.max_iters = get(spec_.search, "max-iters", where, t.max_iters);
     t.threads = spec_.threads;
     t.device = spec_.device;
     t.precision = precision;
@@ -169,7 +180,7 @@ class Runner {
       fail("{}: not a config this tool wrote (expected a mapping); remove the cell {} to fine-tune it again",
            (dir / "config.json").string(), dir.string());
     std::vector<std::string> differ;
-    for (const auto& key : train_config_keys())
+    for (const auto& key : train_options().keys())
       if (!key.run_only && cached.value(key.name, defaults.at(key.name)) != wanted.at(key.name)) differ.push_back(key.name);
     if (!differ.empty())
       fail("the cached cell {} was fine-tuned with other options ({}); remove it, or give the experiment another out/cache",
@@ -306,21 +317,39 @@ ExperimentSpec load_experiment(const std::string& path) {
         fail("{}: seeds must be a list of non-negative integers, got {}", path, json_text(j.at("seeds")));
   s.seeds = get(j, "seeds", path, s.seeds);
   s.search = get(j, "search", path, s.search);
-  check_keys(s.search, {"lambda", "kp", "kc", "vr", "lr", "batch-size", "max-iters"}, path + ": search");
+  {  // checked now, not when the first search starts
+    std::set<std::string> keys(kSearchMapOptions.begin(), kSearchMapOptions.end());
+    keys.insert(kSearchMapTraining.begin(), kSearchMapTraining.end());
+    check_keys(s.search, keys, path + ": search");
+    SearchOptions o;
+    o.M = s.M;
+    o.candidates = s.candidates;
+    validate(search_options().merge(o, pick(s.search, kSearchMapOptions), path + ": search"));
+    merge_config(TrainConfig{}, pick(s.search, kSearchMapTraining), path + ": search");
+  }
   s.cache = get(j, "cache", path, s.out);
   s.finetune = get(j, "finetune", path, s.finetune);
   auto training_options = s.finetune;  // checked now, not when the first cell starts hours later
   if (training_options.is_object()) training_options.erase("recipe");
   merge_config(TrainConfig{}, training_options, path + ": finetune");
-  s.threads = get(j, "threads", path, s.threads);
-  s.device = get(j, "device", path, s.device);
-  s.precision = get(j, "precision", path, s.precision);
-  s.memory_format = get(j, "memory-format", path, s.memory_format);
-  TrainConfig check;  // the same names as a training config's
-  check.precision = s.precision;
-  check.memory_format = s.memory_format;
-  validate(check);
+  apply_run_options(s, pick(j, kRunKeys), path);
   return s;
+}
+
+const std::vector<std::string>& experiment_run_keys() { return kRunKeys; }
+
+void apply_run_options(ExperimentSpec& spec, const nlohmann::json& options, const std::string& source) {
+  TrainConfig c;
+  c.threads = spec.threads;
+  c.device = spec.device;
+  c.precision = spec.precision;
+  c.memory_format = spec.memory_format;
+  c = train_options().merge(c, options, source, kRunKeys);
+  validate(c);
+  spec.threads = c.threads;
+  spec.device = c.device;
+  spec.precision = c.precision;
+  spec.memory_format = c.memory_format;
 }
 
 ExperimentResult run_experiment(const ExperimentSpec& spec) { return Runner(spec).run(); }

@@ -20,10 +20,42 @@ struct DominoSearch::Layer {
   at::Tensor mask;       // of the last forward; undefined while dense
 };
 
+const OptionTable<SearchOptions>& search_options() {
+  using O = SearchOptions;
+  static const auto table =
+      OptionTable<O>{}
+          .add("M", &O::M, "group size M: 4, 8, 16 or 32")
+          .add("layout", &O::layout, [](Layout l) { return to_string(l); },
+               [](const std::string& text, const std::string&) { return parse_layout(text); },
+               "group formation: NHWC (along input channels) or NCHW")
+          .add("candidates", &O::candidates, kCandidateSets, "N candidates: pow2 (1, 2, 4, ..., M) or all (1..M)")
+          .add("beta1", &O::beta1, "weight of computational complexity in eta (default 0.5 for params, 0.8 for flops)")
+          .add("beta2", &O::beta2, "weight of redundancy in eta (default 0.5 for params, 0.2 for flops)")
+          .add("eta", &O::use_eta, "layer-wise eta in the penalty (false: the ablation, eta = 1 for every layer)")
+          .add("policy", &O::policy, kPolicies, "fixed-m, or fixed-n (map N:M to 1:(M/N) at the end)")
+          .add("lambda", &O::lambda, "penalty factor lambda")
+          .add("kp", &O::kp, "apply the penalty every kp iterations")
+          .add("kc", &O::kc, "check the layers every kc iterations")
+          .add("vr", &O::vr, "vote ratio")
+          .add("exclude", &O::exclude, "layer-name globs to keep dense (repeatable), e.g. conv1 'layer3.*'");
+  return table;
+}
+
 nlohmann::json SearchOptions::to_json() const {
-  return {{"target", domino::to_string(target)}, {"M", M}, {"layout", domino::to_string(layout)},
-          {"candidates", kCandidateSets.name(candidates)}, {"beta1", beta1_value()}, {"beta2", beta2_value()}, {"eta", use_eta},
-          {"policy", domino::to_string(policy)}, {"lambda", lambda}, {"kp", kp}, {"kc", kc}, {"vr", vr}, {"exclude", exclude}};
+  auto out = search_options().to_json(*this);
+  out["target"] = domino::to_string(target);
+  out["beta1"] = beta1_value();
+  out["beta2"] = beta2_value();
+  return out;
+}
+
+void validate(const SearchOptions& o) {
+  if (o.M != 4 && o.M != 8 && o.M != 16 && o.M != 32) fail("M must be 4, 8, 16 or 32, got {}", o.M);
+  candidate_ns(o.M, o.candidates);
+  if (o.kp <= 0 || o.kc <= 0) fail("kp and kc must be positive, got {} and {}", o.kp, o.kc);
+  if (o.vr <= 0 || o.vr > 1) fail("vr must be in (0, 1], got {}", o.vr);
+  for (const auto& beta : {o.beta1, o.beta2})
+    if (beta && (*beta < 0 || *beta > 1)) fail("beta1 and beta2 must be in [0, 1], got {}", *beta);
 }
 
 double search_lambda(double base, int64_t iteration) {
@@ -36,8 +68,7 @@ double search_lambda(double base, int64_t iteration) {
 DominoSearch::DominoSearch(Network& model, Scheme scheme, SearchOptions options)
     : scheme_(std::move(scheme)), options_(std::move(options)), candidates_(candidate_ns(options_.M, options_.candidates)),
       erk_(scheme_.layers.size(), 0.0), eta_(scheme_.layers.size(), 1.0) {
-  if (options_.kp <= 0 || options_.kc <= 0) fail("kp and kc must be positive, got {} and {}", options_.kp, options_.kc);
-  if (options_.vr <= 0 || options_.vr > 1) fail("vr must be in (0, 1], got {}", options_.vr);
+  validate(options_);
   std::vector<std::vector<int64_t>> shapes;
   std::vector<size_t> searchable;
   for (size_t i = 0; i < scheme_.layers.size(); ++i) {

@@ -8,6 +8,8 @@
 #include <cpuid.h>
 #endif
 
+#include <algorithm>
+
 #include "domino/core/error.h"
 #include "domino/core/names.h"
 
@@ -24,15 +26,16 @@ bool cpu_has_native_bf16() {
   return false;
 }
 
+const std::vector<std::string>& precision_names() {
+  static const std::vector<std::string> names = [] {
+    auto out = kPrecisions.names();
+    out.insert(out.begin(), "auto");
+    return out;
+  }();
+  return names;
+}
+
 Precision resolve_precision(const std::string& name, c10::Device device) {
-  if (name == "fp32") return Precision::FP32;
-  if (name == "bf16") return Precision::BF16;
-  if (name == "fp16") {
-    if (!device.is_cuda())
-      fail("precision fp16 needs a CUDA device (LibTorch's CPU autocast runs bf16 only); use bf16 or fp32 on {}",
-           device.str());
-    return Precision::FP16;
-  }
   if (name == "auto") {
     // CUDA: bf16 convolutions natively from compute capability 8.0 (Ampere) with cuDNN 8,
     // as LibTorch's CUDA hooks report it; older GPUs emulate bf16 (choose fp16 there).
@@ -40,25 +43,20 @@ Precision resolve_precision(const std::string& name, c10::Device device) {
       return at::detail::getCUDAHooks().supportsBFloat16ConvolutionWithCuDNNv8() ? Precision::BF16 : Precision::FP32;
     return cpu_has_native_bf16() ? Precision::BF16 : Precision::FP32;
   }
-  fail_unknown("precision", name, {"auto", "fp32", "bf16", "fp16"});
+  const auto& valid = precision_names();
+  if (std::find(valid.begin(), valid.end(), name) == valid.end()) fail_unknown("precision", name, valid);
+  const Precision precision = kPrecisions.parse(name, "precision");
+  if (precision == Precision::FP16 && !device.is_cuda())
+    fail("precision fp16 needs a CUDA device (LibTorch's CPU autocast runs bf16 only); use bf16 or fp32 on {}",
+         device.str());
+  return precision;
 }
 
-std::string to_string(Precision precision) {
-  switch (precision) {
-    case Precision::FP32: return "fp32";
-    case Precision::BF16: return "bf16";
-    case Precision::FP16: return "fp16";
-  }
-  return "fp32";
-}
+std::string to_string(Precision precision) { return kPrecisions.name(precision); }
 
-MemoryFormat parse_memory_format(const std::string& name) {
-  if (name == "contiguous") return MemoryFormat::Contiguous;
-  if (name == "channels-last") return MemoryFormat::ChannelsLast;
-  fail_unknown("memory format", name, {"channels-last", "contiguous"});
-}
+MemoryFormat parse_memory_format(const std::string& name) { return kMemoryFormats.parse(name, "memory format"); }
 
-std::string to_string(MemoryFormat format) { return format == MemoryFormat::ChannelsLast ? "channels-last" : "contiguous"; }
+std::string to_string(MemoryFormat format) { return kMemoryFormats.name(format); }
 
 c10::MemoryFormat to_c10(MemoryFormat format) {
   return format == MemoryFormat::ChannelsLast ? c10::MemoryFormat::ChannelsLast : c10::MemoryFormat::Contiguous;

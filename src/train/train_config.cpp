@@ -18,59 +18,6 @@
 namespace domino {
 namespace {
 
-// The single list of keys: name, member, help, and whether it only says how to run.
-template <typename Config, typename F>
-void for_each_field(Config& c, F&& f) {
-  f("model", c.model, "model from the zoo (see `domino info --help`)", false);
-  f("dataset", c.dataset, "dataset name: fashion-mnist, mnist, cifar10, cifar100, imagenet (any ImageFolder tree)", false);
-  f("data-dir", c.data_dir, "directory of the dataset's files (default: its standard location)", false);
-  f("pretrained", c.pretrained, "start from this PyTorch state dict (torch.save(model.state_dict(), f)), e.g. torchvision's .pth", false);
-  f("strict", c.strict, "with --pretrained: entries the model lacks are an error (false: listed and ignored)", false);
-  f("epochs", c.epochs, "training epochs", false);
-  f("batch-size", c.batch_size, "images per batch", false);
-  f("lr", c.lr, "base learning rate", false);
-  f("momentum", c.momentum, "SGD momentum", false);
-  f("weight-decay", c.weight_decay, "L2 weight decay", false);
-  f("nesterov", c.nesterov, "Nesterov momentum", false);
-  f("schedule", c.schedule, "learning-rate schedule: multistep, cosine or constant", false);
-  f("milestones", c.milestones, "multistep: epochs at which lr is multiplied by gamma (comma-separated)", false);
-  f("gamma", c.gamma, "multistep: lr factor at each milestone", false);
-  f("warmup-epochs", c.warmup_epochs, "linear learning-rate warm-up, in epochs (may be fractional)", false);
-  f("augment", c.augment, "training augmentation (random crop with padding, flip where the dataset allows)", false);
-  f("val-split", c.val_split, "fraction of the training set held out for validation (0: none)", false);
-  f("seed", c.seed, "seed of initialisation, data order and augmentation", false);
-  f("precision", c.precision, "auto (bf16 where the device runs it natively, else fp32), fp32, bf16 or fp16 (CUDA only); weights, optimizer state and masks stay fp32", false);
-  f("threads", c.threads, "LibTorch threads (0: every core)", true);
-  f("workers", c.workers, "data-pipeline threads (0: load on the training thread)", true);
-  f("device", c.device, "auto, cpu, cuda or cuda:K (auto: cuda when LibTorch sees one)", true);
-  f("memory-format", c.memory_format, "layout of activations and conv weights: channels-last or contiguous (NCHW)", true);
-  f("max-iters", c.max_iters, "stop after this many iterations in all (0: no cap); for smoke runs and tests", true);
-  f("log-every", c.log_every, "iterations between lines of metrics.jsonl", true);
-  f("checkpoint-every", c.checkpoint_every, "also checkpoint every this many iterations (0: only by time and at epoch ends)", true);
-  f("checkpoint-minutes", c.checkpoint_minutes, "also checkpoint when this many minutes passed since the last one (0: never by time)", true);
-  f("out", c.out, "directory for the checkpoint, metrics and config of the run", true);
-  f("resume", c.resume, "continue the run in --out from its checkpoint", true);
-  f("force", c.force, "start afresh in an --out that holds another run, replacing it (otherwise refused)", true);
-}
-
-template <typename T>
-bool has_type(const nlohmann::json& j) {
-  if constexpr (std::is_same_v<T, bool>) return j.is_boolean();
-  else if constexpr (std::is_integral_v<T>) return j.is_number_integer() && (std::is_signed_v<T> || j >= 0);
-  else if constexpr (std::is_floating_point_v<T>) return j.is_number();
-  else if constexpr (std::is_same_v<T, std::string>) return j.is_string();
-  else return j.is_array() && std::all_of(j.begin(), j.end(), [](const auto& e) { return e.is_number_integer(); });
-}
-
-template <typename T>
-const char* type_name() {
-  if constexpr (std::is_same_v<T, bool>) return "true or false";
-  else if constexpr (std::is_integral_v<T>) return std::is_signed_v<T> ? "an integer" : "a non-negative integer";
-  else if constexpr (std::is_floating_point_v<T>) return "a number";
-  else if constexpr (std::is_same_v<T, std::string>) return "a string";
-  else return "a list of integers";
-}
-
 // Configs are small; an alias-laden file ("billion laughs") expands a few hundred bytes into
 // billions of values, so the expansion is counted as it is walked.
 constexpr int64_t kMaxConfigValues = 100'000;
@@ -113,102 +60,52 @@ nlohmann::json yaml_to_json(const YAML::Node& node, YamlWalk& walk, int depth) {
 
 }  // namespace
 
-const std::vector<ConfigKey>& train_config_keys() {
-  static const std::vector<ConfigKey> keys = [] {
-    std::vector<ConfigKey> out;
-    TrainConfig c;
-    for_each_field(c, [&](const char* name, auto&, const char* help, bool run_only) { out.push_back({name, help, run_only}); });
-    return out;
-  }();
-  return keys;
+const OptionTable<TrainConfig>& train_options() {
+  using C = TrainConfig;
+  static const auto table =
+      OptionTable<C>{}
+          .add("model", &C::model, "model from the zoo (see `domino info --help`)")
+          .add("dataset", &C::dataset, "dataset name: fashion-mnist, mnist, cifar10, cifar100, imagenet (any ImageFolder tree)")
+          .add("data-dir", &C::data_dir, "directory of the dataset's files (default: its standard location)")
+          .add("pretrained", &C::pretrained, "start from this PyTorch state dict (torch.save(model.state_dict(), f)), e.g. torchvision's .pth")
+          .add("strict", &C::strict, "with --pretrained: entries the model lacks are an error (false: listed and ignored)")
+          .add("epochs", &C::epochs, "training epochs")
+          .add("batch-size", &C::batch_size, "images per batch")
+          .add("lr", &C::lr, "base learning rate")
+          .add("momentum", &C::momentum, "SGD momentum")
+          .add("weight-decay", &C::weight_decay, "L2 weight decay")
+          .add("nesterov", &C::nesterov, "Nesterov momentum")
+          .add("schedule", &C::schedule, "learning-rate schedule: multistep, cosine or constant")
+          .add("milestones", &C::milestones, "multistep: epochs at which lr is multiplied by gamma (comma-separated)")
+          .add("gamma", &C::gamma, "multistep: lr factor at each milestone")
+          .add("warmup-epochs", &C::warmup_epochs, "linear learning-rate warm-up, in epochs (may be fractional)")
+          .add("augment", &C::augment, "training augmentation (random crop with padding, flip where the dataset allows)")
+          .add("val-split", &C::val_split, "fraction of the training set held out for validation (0: none)")
+          .add("seed", &C::seed, "seed of initialisation, data order and augmentation")
+          .add("precision", &C::precision, "auto (bf16 where the device runs it natively, else fp32), fp32, bf16 or fp16 (CUDA only); weights, optimizer state and masks stay fp32")
+          // How to run (RunContext):
+          .add("threads", &C::threads, "LibTorch threads (0: every core)", true)
+          .add("workers", &C::workers, "data-pipeline threads (0: load on the training thread)", true)
+          .add("device", &C::device, "auto, cpu, cuda or cuda:K (auto: cuda when LibTorch sees one)", true)
+          .add("memory-format", &C::memory_format, "layout of activations and conv weights: channels-last or contiguous (NCHW)", true)
+          .add("max-iters", &C::max_iters, "stop after this many iterations in all (0: no cap); for smoke runs and tests", true)
+          .add("log-every", &C::log_every, "iterations between lines of metrics.jsonl", true)
+          .add("checkpoint-every", &C::checkpoint_every, "also checkpoint every this many iterations (0: only by time and at epoch ends)", true)
+          .add("checkpoint-minutes", &C::checkpoint_minutes, "also checkpoint when this many minutes passed since the last one (0: never by time)", true)
+          .add("out", &C::out, "directory for the checkpoint, metrics and config of the run", true)
+          .add("resume", &C::resume, "continue the run in --out from its checkpoint", true)
+          .add("force", &C::force, "start afresh in an --out that holds another run, replacing it (otherwise refused)", true);
+  return table;
 }
 
-namespace {
-
-const std::vector<std::string>& all_keys() {
-  static const std::vector<std::string> names = [] {
-    std::vector<std::string> out;
-    for (const auto& k : train_config_keys()) out.push_back(k.name);
-    return out;
-  }();
-  return names;
-}
-
-}  // namespace
-
-nlohmann::json to_json(const TrainConfig& config) {
-  nlohmann::json out = nlohmann::json::object();
-  for_each_field(config, [&](const char* name, const auto& value, const char*, bool) { out[name] = value; });
-  return out;
-}
+nlohmann::json to_json(const TrainConfig& config) { return train_options().to_json(config); }
 
 TrainConfig merge_config(const TrainConfig& base, const nlohmann::json& overrides, const std::string& source) {
-  if (!overrides.is_object()) fail("{}: expected a mapping of option names to values", source);
-  const auto& known = all_keys();
-  for (const auto& item : overrides.items())
-    if (std::find(known.begin(), known.end(), item.key()) == known.end())
-      fail_unknown("option", item.key(), known, source);
-  TrainConfig out = base;
-  for_each_field(out, [&](const char* name, auto& value, const char*, bool) {
-    using T = std::decay_t<decltype(value)>;
-    if (!overrides.contains(name)) return;
-    const auto& j = overrides.at(name);
-    if (!has_type<T>(j)) fail("{}: option '{}' must be {}, got {}", source, name, type_name<T>(), json_text(j));
-    value = j.get<T>();
-  });
-  return out;
+  return train_options().merge(base, overrides, source);
 }
 
 TrainConfig copy_options(const TrainConfig& from, TrainConfig to, const std::vector<std::string>& keys) {
-  const auto all = to_json(from);
-  nlohmann::json picked = nlohmann::json::object();
-  for (const auto& key : keys) {
-    if (!all.contains(key)) fail_unknown("option", key, all_keys());
-    picked[key] = all.at(key);
-  }
-  return merge_config(to, picked, "options");
-}
-
-nlohmann::json parse_option_text(const std::string& key, const std::string& text) {
-  static const nlohmann::json defaults = to_json(TrainConfig{});
-  if (!defaults.contains(key)) fail("unknown option '{}'", key);
-  const auto& like = defaults.at(key);
-  auto whole = [&](auto parse) {  // a number must be the whole text, not a prefix
-    size_t used = 0;
-    auto value = parse(text, &used);
-    if (used != text.size()) throw std::invalid_argument(text);
-    return value;
-  };
-  try {
-    if (like.is_boolean()) {
-      if (text == "true" || text == "1" || text == "yes" || text == "on") return true;
-      if (text == "false" || text == "0" || text == "no" || text == "off") return false;
-      throw std::invalid_argument(text);
-    }
-    if (like.is_number_unsigned()) {
-      if (!text.empty() && text[0] == '-') throw std::invalid_argument(text);
-      return whole([](const std::string& t, size_t* u) { return std::stoull(t, u); });
-    }
-    if (like.is_number_integer()) return whole([](const std::string& t, size_t* u) { return std::stoll(t, u); });
-    if (like.is_number_float()) return whole([](const std::string& t, size_t* u) { return std::stod(t, u); });
-    if (like.is_array()) {
-      nlohmann::json out = nlohmann::json::array();
-      size_t start = 0;
-      while (start <= text.size() && !text.empty()) {
-        const size_t comma = std::min(text.find(',', start), text.size());
-        const std::string item = text.substr(start, comma - start);
-        size_t used = 0;
-        out.push_back(std::stoll(item, &used));
-        if (used != item.size()) throw std::invalid_argument(item);
-        start = comma + 1;
-      }
-      return out;
-    }
-  } catch (const std::logic_error&) {  // invalid_argument, out_of_range
-    fail("--{}: '{}' is not {}", key, text,
-         like.is_boolean() ? "true or false" : like.is_array() ? "a comma-separated list of integers" : "a number");
-  }
-  return text;
+  return train_options().copy(from, std::move(to), keys);
 }
 
 nlohmann::json load_yaml_file(const std::string& path) {
@@ -246,7 +143,7 @@ void validate(const TrainConfig& c) {
   check_thread_count(c.threads, "thread count");
   check_thread_count(c.workers, "worker count");
   if (c.max_iters < 0) fail("max-iters must not be negative, got {}", c.max_iters);
-  const std::vector<std::string> precisions = {"auto", "fp32", "bf16", "fp16"};
+  const auto& precisions = precision_names();
   if (std::find(precisions.begin(), precisions.end(), c.precision) == precisions.end())
     fail_unknown("precision", c.precision, precisions);
   parse_memory_format(c.memory_format);

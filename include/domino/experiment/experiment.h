@@ -23,7 +23,9 @@ struct ExperimentSpec {
   // dominosearch, dominosearch-no-eta, fixed-n (the DominoSearch result mapped), uniform, erk
   std::vector<std::string> schemes;
   std::vector<uint64_t> seeds = {0};
-  nlohmann::json search = nlohmann::json::object();    // search options: max-iters, lambda, kp, kc, vr, lr, batch-size
+  // search options (lambda, kp, kc, vr, beta1, beta2, exclude) and the search's lr,
+  // batch-size and max-iters
+  nlohmann::json search = nlohmann::json::object();
   // Where searches (<cache>/<source>/<budget>/) and fine-tuned cells (<cache>/cells/...) are
   // kept: <out>, unless shared with another experiment on the same dense model, so that
   // what both ask for runs once. A cell fine-tuned with other options is an error; searches
@@ -39,6 +41,11 @@ struct ExperimentSpec {
 };
 
 ExperimentSpec load_experiment(const std::string& yaml_path);  // checks every key and value
+
+// The run options an experiment takes (threads, device, precision, memory-format), as a
+// training config names them; `options` (of `source`) replaces the spec's values, checked.
+const std::vector<std::string>& experiment_run_keys();
+void apply_run_options(ExperimentSpec& spec, const nlohmann::json& options, const std::string& source);
 
 struct CellResult {
   std::string scheme, budget;

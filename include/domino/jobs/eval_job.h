@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "domino/core/run_context.h"
 #include "domino/jobs/inference.h"
 #include "domino/jobs/train_data.h"
 #include "domino/train/trainer.h"
@@ -14,11 +15,9 @@ struct EvalJob {
   EvalSplit split = EvalSplit::Test;
   std::string expect_model;  // when set, a checkpoint of another model is an error
   int64_t batch_size = kEvalBatchSize;
-  int workers = 2;
-  std::string device = "auto";
   std::string precision = "fp32";  // evaluation is exact unless asked otherwise
-  std::string memory_format = "channels-last";
   Engine engine = Engine::LibTorch;
+  RunContext run;  // threads, workers, device, memory format
 };
 
 EvalResult run_eval_job(const EvalJob& job);

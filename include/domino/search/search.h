@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "domino/core/options.h"
 #include "domino/nm/baselines.h"
 #include "domino/nm/scheme.h"
 #include "domino/train/trainer.h"
@@ -35,8 +36,15 @@ struct SearchOptions {
 
   double beta1_value() const { return beta1.value_or(target.kind == TargetKind::Flops ? 0.8 : 0.5); }
   double beta2_value() const { return beta2.value_or(target.kind == TargetKind::Flops ? 0.2 : 0.5); }
-  nlohmann::json to_json() const;
+  nlohmann::json to_json() const;  // every option, β resolved: the record in scheme.json
 };
+
+// Its options but `target`, which each caller states (a flag, an experiment's budgets):
+// names, types and help, for flags and config files alike.
+const OptionTable<SearchOptions>& search_options();
+// Range checks: M one of 4, 8, 16, 32 (with pow2 candidates, a power of two), kp and kc
+// positive, vr in (0, 1], β in [0, 1].
+void validate(const SearchOptions& options);
 
 // λ at iteration t: doubled at each of 30000, 40000, ..., 80000 reached.
 double search_lambda(double base, int64_t iteration);

@@ -10,6 +10,9 @@
 #include <c10/core/ScalarType.h>
 
 #include <string>
+#include <vector>
+
+#include "domino/core/names.h"
 
 namespace torch::nn {
 class Module;
@@ -18,6 +21,10 @@ class Module;
 namespace domino {
 
 enum class Precision { FP32, BF16, FP16 };
+inline constexpr EnumNames<Precision, 3> kPrecisions{
+    {{{Precision::FP32, "fp32"}, {Precision::BF16, "bf16"}, {Precision::FP16, "fp16"}}}};
+// What a precision option takes: "auto" and kPrecisions' names.
+const std::vector<std::string>& precision_names();
 
 // "fp32", "bf16", "fp16" or "auto": bf16 where `device` runs it natively (a CPU with
 // AVX512_BF16 or AMX-BF16; a CUDA device of compute capability 8.0 or more), else fp32.
@@ -28,6 +35,8 @@ std::string to_string(Precision precision);
 bool cpu_has_native_bf16();
 
 enum class MemoryFormat { Contiguous, ChannelsLast };
+inline constexpr EnumNames<MemoryFormat, 2> kMemoryFormats{
+    {{{MemoryFormat::ChannelsLast, "channels-last"}, {MemoryFormat::Contiguous, "contiguous"}}}};
 
 // "contiguous" (NCHW) or "channels-last" (NHWC in memory).
 MemoryFormat parse_memory_format(const std::string& name);
