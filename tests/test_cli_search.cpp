@@ -55,6 +55,8 @@ TEST(CliScheme, UniformErkConvertAndShow) {
   std::ofstream(dir / "broken.json") << "{\"format\": \"dominosearch-scheme-1\", \"layers\": 3}";
   expect_clean_error(run_domino("scheme show --scheme " + (dir / "broken.json")), {"broken.json", "malformed"});
   expect_clean_error(run_domino("scheme uniform --model resnet20 --N 32 --M 16 --out " + (dir / "x.json")), {"uniform N"});
+  expect_clean_error(run_domino("scheme erk --model resnet20 --target params:0.5 --M 6 --out " + (dir / "x.json")),
+                     {"M must be 4, 8, 16 or 32"});
 }
 
 TEST(CliSearch, HelpAndBadInput) {

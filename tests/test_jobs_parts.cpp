@@ -110,6 +110,9 @@ TEST(Options, AnExperimentChecksItsSearchMapAndRunOptions) {
   expect_error_containing([&] { load_experiment(write("search: {beta1: 3}\n")); }, {"beta1 and beta2 must be in [0, 1]"});
   expect_error_containing([&] { load_experiment(write("search: {kp: 1.5}\n")); }, {"search: option 'kp' must be an integer"});
   expect_error_containing([&] { load_experiment(write("precision: bf32\n")); }, {"unknown precision 'bf32'"});
+  expect_error_containing([&] { load_experiment(write("M: 12\n")); }, {"M must be 4, 8, 16 or 32"});
+  expect_error_containing([&] { load_experiment(write("candidates: pow3\n")); }, {"e.yaml", "'pow3'", "did you mean 'pow2'?"});
+  EXPECT_EQ(load_experiment(write("layout: NCHW\nM: 8\n")).layout, Layout::NCHW);
   expect_error_containing([&] { load_experiment(write("threads: many\n")); }, {"option 'threads' must be an integer"});
   auto changed = spec;
   apply_run_options(changed, {{"device", "cpu"}, {"memory-format", "contiguous"}}, "command line");

@@ -1,34 +1,39 @@
 #include "commands.h"
+#include "config_options.h"
 #include "domino/core/error.h"
 #include "domino/data/datasets.h"
 #include "domino/io/checkpoint.h"
 #include "domino/models/layer_table.h"
 #include "domino/models/models.h"
 #include "domino/nm/baselines.h"
+#include "domino/search/search.h"
 #include "model_args.h"
 
 namespace domino::cli {
 namespace {
 
+// A scheme's group options (M, layout, exclude; erk also candidates), named, typed and
+// checked as the search's are.
 struct BaseArgs {
   ModelArgs model;
-  int64_t M = 16;
-  std::string layout = "NHWC";
-  std::vector<std::string> exclude;
+  OptionFlags flags;
   std::string out;
+  SearchOptions options;  // after parse()
 
-  void add(CLI::App* c) {
+  void add(CLI::App* c, std::vector<std::string> keys = {"M", "layout", "exclude"}) {
     model.add(c);
-    c->add_option("--M", M, "group size M")->check(CLI::IsMember({4, 8, 16, 32}))->capture_default_str();
-    c->add_option("--layout", layout, "NHWC or NCHW")->check(CLI::IsMember({"NHWC", "NCHW"}))->capture_default_str();
-    c->add_option("--exclude", exclude, "layer-name globs to keep dense (repeatable)");
+    flags.add(c, search_options(), SearchOptions{}, keys);
     c->add_option("--out", out, "scheme file to write")->required();
+  }
+  void parse() {
+    options = search_options().merge(SearchOptions{}, flags.given(), "command line");
+    validate(options);
   }
   Scheme dense() const {
     Scheme s;
     const auto table = model.table(s.model, s.dataset);
     const auto m = s.model, d = s.dataset;
-    s = dense_scheme(table, M, parse_layout(layout), exclude);
+    s = dense_scheme(table, options.M, options.layout, options.exclude);
     s.model = m;
     s.dataset = d;
     return s;
@@ -51,25 +56,28 @@ void add_scheme_command(CLI::App& app) {
   u->first.add(uniform);
   uniform->add_option("--N", u->second, "N of every layer")->required();
   uniform->callback([u] {
+    u->first.parse();
     auto s = uniform_scheme(u->first.dense(), u->second);
-    s.options = {{"N", u->second}, {"M", u->first.M}, {"layout", u->first.layout}, {"exclude", u->first.exclude}};
+    const auto& o = u->first.options;
+    s.options = {{"N", u->second}, {"M", o.M}, {"layout", to_string(o.layout)}, {"exclude", o.exclude}};
     finish(s, u->first.out);
   });
 
   auto* erk = command->add_subcommand("erk", "ERK sparsities rounded to candidate N, adjusted to meet the target");
   struct ErkArgs {
     BaseArgs base;
-    std::string target, candidates = "pow2";
+    std::string target;
   };
   auto e = std::make_shared<ErkArgs>();
-  e->base.add(erk);
+  e->base.add(erk, {"M", "layout", "candidates", "exclude"});
   erk->add_option("--target", e->target, "params:S or flops:S")->required();
-  erk->add_option("--candidates", e->candidates, "pow2 or all")->check(CLI::IsMember(kCandidateSets.names()))->capture_default_str();
   erk->callback([e] {
+    e->base.parse();
     const auto target = parse_target(e->target);
-    auto s = erk_scheme(e->base.dense(), target, candidate_ns(e->base.M, kCandidateSets.parse(e->candidates, "candidate set")));
-    s.options = {{"target", to_string(target)}, {"M", e->base.M}, {"layout", e->base.layout},
-                 {"candidates", e->candidates}, {"exclude", e->base.exclude}};
+    const auto& o = e->base.options;
+    auto s = erk_scheme(e->base.dense(), target, candidate_ns(o.M, o.candidates));
+    s.options = {{"target", to_string(target)}, {"M", o.M}, {"layout", to_string(o.layout)},
+                 {"candidates", kCandidateSets.name(o.candidates)}, {"exclude", o.exclude}};
     finish(s, e->base.out);
   });
 

@@ -301,10 +301,6 @@ ExperimentSpec load_experiment(const std::string& path) {
   s.dense_train = get(dense, "train", path, std::string());
   if (s.dense_checkpoint.empty() == s.dense_train.empty())
     fail("{}: 'dense' needs exactly one of 'checkpoint' (a dense model) or 'train' (a training config)", path);
-  s.M = get(j, "M", path, s.M);
-  s.layout = parse_layout(get(j, "layout", path, to_string(s.layout)));
-  s.candidates = kCandidateSets.parse(get(j, "candidates", path, std::string(kCandidateSets.name(s.candidates))), "candidate set", path);
-  candidate_ns(s.M, s.candidates);
   s.budgets = get(j, "budgets", path, std::vector<std::string>{});
   for (const auto& b : s.budgets) parse_target(b);
   s.schemes = get(j, "schemes", path, std::vector<std::string>{});
@@ -317,14 +313,17 @@ ExperimentSpec load_experiment(const std::string& path) {
         fail("{}: seeds must be a list of non-negative integers, got {}", path, json_text(j.at("seeds")));
   s.seeds = get(j, "seeds", path, s.seeds);
   s.search = get(j, "search", path, s.search);
-  {  // checked now, not when the first search starts
+  {  // M, layout, candidates and the search map's options: named and checked as the search's are, now
     std::set<std::string> keys(kSearchMapOptions.begin(), kSearchMapOptions.end());
     keys.insert(kSearchMapTraining.begin(), kSearchMapTraining.end());
     check_keys(s.search, keys, path + ": search");
-    SearchOptions o;
-    o.M = s.M;
-    o.candidates = s.candidates;
-    validate(search_options().merge(o, pick(s.search, kSearchMapOptions), path + ": search"));
+    const auto& table = search_options();
+    const auto o = table.merge(table.merge(SearchOptions{}, pick(j, {"M", "layout", "candidates"}), path),
+                               pick(s.search, kSearchMapOptions), path + ": search");
+    validate(o);
+    s.M = o.M;
+    s.layout = o.layout;
+    s.candidates = o.candidates;
     merge_config(TrainConfig{}, pick(s.search, kSearchMapTraining), path + ": search");
   }
   s.cache = get(j, "cache", path, s.out);
