@@ -49,11 +49,7 @@ void print_table(const engine::InferenceTiming& t, const std::string& model, int
              t.max_abs_diff, t.same_top1, t.batch_size);
 }
 
-TrainConfig bench_defaults() {
-  TrainConfig c;
-  c.batch_size = 1;
-  return c;
-}
+constexpr int64_t kBatchSize = 1;
 
 }  // namespace
 
@@ -76,7 +72,8 @@ void add_bench_infer_command(CLI::App& app) {
   add_inference_source_options(command, a->source);
   command->add_option("--model", a->source.pretrained.model,
                       "with --pretrained: the zoo model the weights are for; alone: that model untrained (with --scheme and --prune)");
-  a->options.add(command, train_options(), bench_defaults(), {"batch-size", "threads"});
+  const auto defaults = inference_defaults(kBatchSize);
+  a->options.add(command, train_options(), defaults, {"batch-size", "threads"});
   command->add_option("--image-size", a->image_size, "input height and width (default: the dataset's)")
       ->check(CLI::PositiveNumber);
   command->add_option("--repeats", a->bench.repeats, "timed forwards per mode")->check(CLI::PositiveNumber)->capture_default_str();
@@ -94,7 +91,7 @@ void add_bench_infer_command(CLI::App& app) {
                     "pruned without fine-tuning lose their accuracy)");
   command->add_flag("--json", a->json, "print the timings as JSON");
   command->callback([a] {
-    const auto options = merge_config(bench_defaults(), a->options.given(), "command line");
+    const auto options = merge_config(inference_defaults(kBatchSize), a->options.given(), "command line");
     validate(options);
     set_threads(options.threads);  // the engine's too
     if (!a->isa.empty()) engine::limit_isa(engine::parse_isa(a->isa));

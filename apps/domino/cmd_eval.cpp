@@ -12,8 +12,7 @@ namespace {
 const std::vector<std::string> kEvalOptions = {"data-dir", "batch-size", "workers", "threads", "device", "precision", "memory-format"};
 
 TrainConfig eval_defaults() {
-  TrainConfig c;
-  c.batch_size = kEvalBatchSize;
+  auto c = inference_defaults(kEvalBatchSize);
   c.precision = "fp32";  // as EvalJob's
   return c;
 }

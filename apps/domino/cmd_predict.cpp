@@ -20,11 +20,7 @@ std::vector<std::string> read_labels(const std::string& path) {
   return labels;
 }
 
-TrainConfig predict_defaults() {
-  TrainConfig c;
-  c.batch_size = 32;
-  return c;
-}
+constexpr int64_t kBatchSize = 32;
 
 }  // namespace
 
@@ -48,13 +44,14 @@ void add_predict_command(CLI::App& app) {
   command->add_option("--images", a->images, "image files and folders (searched recursively)")->required();
   command->add_option("--labels", a->labels, "text file of class names, one per line, in class order");
   command->add_option("--top", a->top, "classes shown per image")->check(CLI::PositiveNumber)->capture_default_str();
-  a->options.add(command, train_options(), predict_defaults(), {"batch-size", "threads", "device"});
+  const auto defaults = inference_defaults(kBatchSize);
+  a->options.add(command, train_options(), defaults, {"batch-size", "threads", "device"});
   command->add_option("--engine", a->engine, "libtorch, or nm: the N:M engine runs the N:M layers (CPU)")
       ->check(CLI::IsMember(kEngines.names()))
       ->capture_default_str();
   command->add_flag("--json", a->json, "print the predictions as JSON");
   command->callback([a] {
-    const auto options = merge_config(predict_defaults(), a->options.given(), "command line");
+    const auto options = merge_config(inference_defaults(kBatchSize), a->options.given(), "command line");
     validate(options);
     set_threads(options.threads);
     auto m = load_inference_model(a->source);

@@ -91,6 +91,12 @@ nlohmann::json ConfigOptions::file_part(const std::vector<std::string>& names) c
   return out;
 }
 
+TrainConfig inference_defaults(int64_t batch_size) {
+  TrainConfig c;
+  c.batch_size = batch_size;
+  return c;
+}
+
 void add_pretrained_options(CLI::App* command, PretrainedStart& start, CLI::Option* checkpoint) {
   auto* pretrained = command->add_option("--pretrained", start.file,
                                          "start from a PyTorch state dict (torch.save(model.state_dict(), f), e.g. "

@@ -67,6 +67,10 @@ class ConfigOptions {
   OptionFlags flags_;
 };
 
+// TrainConfig's defaults with `batch_size` images a batch: what eval, predict and
+// bench-infer start from and --help shows for the training options they take.
+TrainConfig inference_defaults(int64_t batch_size);
+
 // --pretrained, --dataset, --strict of the commands that otherwise start from `checkpoint`
 // (which becomes optional, and excluded by --pretrained); --model is the command's own.
 void add_pretrained_options(CLI::App* command, PretrainedStart& start, CLI::Option* checkpoint);
