@@ -211,6 +211,51 @@ TEST(BatchLoader, EpochVisitsEverySampleOnceAndRanksShard) {
   EXPECT_EQ(std::set<int64_t>(seen.begin(), seen.end()).size(), 40u);  // disjoint shards cover all
 }
 
+TEST(BatchLoader, RanksSplitEachGlobalBatchSoAnyWorldSizeSeesTheSameSteps) {
+  // 2 ranks x batch 3 take, at step i, the 6 samples (with their augmentation) that one
+  // process with batch 6 takes: rank 0 the first 3, rank 1 the next 3.
+  auto data = std::make_shared<CountingDataset>(40, 8);
+  Pipeline augmenting({std::make_shared<RandomCrop>(8, 8, 2), std::make_shared<RandomHorizontalFlip>()}, {0.f}, {1.f});
+  LoaderOptions one;
+  one.batch_size = 6;
+  one.seed = 5;
+  BatchLoader single(data, augmenting, one);
+  const auto whole = drain(single, 1);
+  std::vector<std::vector<std::pair<at::Tensor, at::Tensor>>> ranks;
+  for (int rank : {0, 1}) {
+    LoaderOptions o = one;
+    o.batch_size = 3;
+    o.world_size = 2;
+    o.rank = rank;
+    BatchLoader loader(data, augmenting, o);
+    EXPECT_EQ(loader.batches_per_epoch(), 6);  // 40 / 6, the tail dropped as one process drops it
+    ranks.push_back(drain(loader, 1));
+  }
+  ASSERT_EQ(whole.size(), 6u);
+  for (size_t step = 0; step < whole.size(); ++step) {
+    EXPECT_TRUE(torch::equal(torch::cat({ranks[0][step].first, ranks[1][step].first}), whole[step].first)) << step;
+    EXPECT_TRUE(torch::equal(torch::cat({ranks[0][step].second, ranks[1][step].second}), whole[step].second)) << step;
+  }
+
+  // Evaluation: every sample once, also when the split does not divide by the world size.
+  LoaderOptions e;
+  e.batch_size = 4;
+  e.shuffle = false;
+  e.drop_last = false;
+  e.world_size = 2;
+  std::multiset<int64_t> seen;
+  auto odd = std::make_shared<CountingDataset>(25);
+  for (int rank : {0, 1}) {
+    e.rank = rank;
+    BatchLoader loader(odd, Pipeline({}, {0.f}, {1.f / 255.f}), e);
+    EXPECT_EQ(loader.batches_per_epoch(), rank == 0 ? 4 : 3);  // 13 and 12 samples
+    for (auto& [images, labels] : drain(loader, 0))
+      for (int64_t i = 0; i < images.size(0); ++i) seen.insert(images[i][0][0][0].item<int64_t>());
+  }
+  EXPECT_EQ(seen.size(), 25u);
+  EXPECT_EQ(std::set<int64_t>(seen.begin(), seen.end()).size(), 25u);
+}
+
 TEST(BatchLoader, KeepsTheShortLastBatchForEvaluation) {
   auto data = std::make_shared<CountingDataset>(25);
   LoaderOptions o;

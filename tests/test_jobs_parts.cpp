@@ -87,7 +87,8 @@ TEST(Options, TheRunContextIsWhatOnlySaysHowToRun) {
   for (const auto& key : train_options().keys())
     if (key.run_only) run_only.push_back(key.name);
   EXPECT_EQ(run_only, (std::vector<std::string>{"threads", "workers", "device", "memory-format", "max-iters", "log-every",
-                                                "checkpoint-every", "checkpoint-minutes", "out", "resume", "force"}));
+                                                "checkpoint-every", "checkpoint-minutes", "out", "resume", "force",
+                                                "dist-timeout"}));
   const RunContext run = c;
   EXPECT_EQ(run.threads, 3);
   EXPECT_EQ(run.out, "elsewhere");

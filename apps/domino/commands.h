@@ -17,5 +17,6 @@ void add_verify_command(CLI::App& app);
 void add_experiment_command(CLI::App& app);
 void add_predict_command(CLI::App& app);
 void add_bench_infer_command(CLI::App& app);
+void add_launch_command(CLI::App& app);
 
 }  // namespace domino::cli

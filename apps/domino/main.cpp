@@ -2,9 +2,23 @@
 #include <c10/util/Exception.h>
 #include <fmt/format.h>
 
+#include <cstdio>
+
 #include "commands.h"
 #include "domino/core/error.h"
 #include "domino/core/runtime.h"
+#include "domino/dist/launch_env.h"
+
+namespace {
+
+// In a data-parallel launch every rank runs the same command; rank 0 alone prints what it
+// produced (the others' stdout goes nowhere), while any rank's error still reaches stderr.
+void quiet_unless_rank_zero() {
+  const auto env = domino::dist::launch_env();
+  if (env && env->rank != 0 && !std::freopen("/dev/null", "w", stdout)) domino::fail("cannot silence rank {}", env->rank);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -23,9 +37,11 @@ int main(int argc, char** argv) {
   domino::cli::add_experiment_command(app);
   domino::cli::add_predict_command(app);
   domino::cli::add_bench_infer_command(app);
+  domino::cli::add_launch_command(app);
   domino::install_interrupt_handler();
   domino::keep_freed_memory();
   try {
+    quiet_unless_rank_zero();
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);

@@ -11,6 +11,8 @@
 #include "domino/core/types.h"
 #include "domino/io/checkpoint.h"
 #include "domino/io/state_dict.h"
+#include "domino/dist/launch_env.h"
+#include "domino/dist/process_group.h"
 #include "domino/data/dataset.h"
 #include "domino/data/datasets.h"
 #include "domino/data/image_folder.h"

@@ -15,10 +15,21 @@ std::vector<int64_t> epoch_order(int64_t dataset_size, const LoaderOptions& opti
   std::iota(order.begin(), order.end(), 0);
   if (options.shuffle) shuffle_in_place(order, mix_seed(options.seed, static_cast<uint64_t>(epoch)));
   if (options.world_size == 1) return order;
-  // Equal shards (the tail that does not divide evenly is dropped) keep ranks in step.
-  const size_t per_rank = order.size() / static_cast<size_t>(options.world_size);
-  const auto begin = order.begin() + static_cast<std::ptrdiff_t>(per_rank * static_cast<size_t>(options.rank));
-  return std::vector<int64_t>(begin, begin + static_cast<std::ptrdiff_t>(per_rank));
+  const auto world = static_cast<size_t>(options.world_size), rank = static_cast<size_t>(options.rank);
+  std::vector<int64_t> mine;
+  if (!options.drop_last) {  // evaluation: every sample once, rank r taking every world-th
+    for (size_t i = rank; i < order.size(); i += world) mine.push_back(order[i]);
+    return mine;
+  }
+  // Training: the global batches of one process with batch B x world, each split among the
+  // ranks in rank order, so that the samples (and their augmentation) of global step i are
+  // the same for any world size. A tail short of a whole global batch is dropped.
+  const auto batch = static_cast<size_t>(options.batch_size), global = batch * world;
+  for (size_t start = 0; start + global <= order.size(); start += global) {
+    const auto first = order.begin() + static_cast<std::ptrdiff_t>(start + rank * batch);
+    mine.insert(mine.end(), first, first + static_cast<std::ptrdiff_t>(batch));
+  }
+  return mine;
 }
 
 BatchLoader::BatchLoader(std::shared_ptr<const Dataset> data, Pipeline pipeline, LoaderOptions options)
@@ -30,14 +41,17 @@ BatchLoader::BatchLoader(std::shared_ptr<const Dataset> data, Pipeline pipeline,
   if (data_->size() == 0) fail("the dataset is empty");
   shape_ = pipeline_.output_shape(data_->image(0).shape);
   if (batches_per_epoch() == 0)
-    fail("batch size {} is larger than the {} samples of an epoch", options_.batch_size, data_->size());
+    fail("batch size {}{} is larger than the {} samples of an epoch", options_.batch_size,
+         options_.world_size > 1 ? fmt::format(" x {} ranks", options_.world_size) : "", data_->size());
 }
 
 BatchLoader::~BatchLoader() { stop_workers(); }
 
 int64_t BatchLoader::batches_per_epoch() const {
-  const int64_t n = data_->size() / options_.world_size;
-  return options_.drop_last ? n / options_.batch_size : (n + options_.batch_size - 1) / options_.batch_size;
+  const int64_t world = options_.world_size, b = options_.batch_size;
+  if (options_.drop_last) return data_->size() / (b * world);  // whole global batches
+  const int64_t mine = (data_->size() - options_.rank + world - 1) / world;  // every world-th sample
+  return (mine + b - 1) / b;
 }
 
 Batch BatchLoader::build(int64_t batch_index) const {

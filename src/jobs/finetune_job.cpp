@@ -29,24 +29,24 @@ FinetuneResult run_finetune_job(const FinetuneJob& job) {
   const Run run(c);  // nothing is written before this
   const auto data = make_train_data(c);
   const auto test = make_eval_loader(c, EvalSplit::Test);
-  save_scheme(scheme, run.file("scheme.json"));
+  if (run.writes()) save_scheme(scheme, run.file("scheme.json"));
   run.write_config(c);
 
   model->to(run.device);
   install_srste(*model, scheme, job.decay);
-  auto setup = make_train_setup(model, dense.model, dense.model_options, c, data, run.device);
+  auto setup = make_train_setup(model, dense.model, dense.model_options, c, data, run.device, nullptr, run.group());
   FinetuneResult result;
   result.train = train(setup);
   result.scheme = scheme;
 
   hard_prune(*model, scheme);
-  result.test = evaluate(*model, *test, run.device, "test", Precision::FP32, parse_memory_format(c.memory_format));
+  result.test = evaluate(*model, *test, run.device, "test", Precision::FP32, parse_memory_format(c.memory_format), run.group());
   Checkpoint pruned = checkpoint_of(*model, dense.model, dense.model_options, to_json(c));
   pruned.iteration = result.train.iterations;
   pruned.extra.insert("scheme", json_text(to_json(scheme)));
   result.pruned = run.file("pruned.pt");
-  save_checkpoint(pruned, result.pruned);
-  write_json_file(run.file("result.json"), to_json(result));
+  if (run.writes()) save_checkpoint(pruned, result.pruned);
+  if (run.writes()) write_json_file(run.file("result.json"), to_json(result));
   return result;
 }
 

@@ -4,36 +4,47 @@
 #include <c10/core/Device.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "domino/dist/process_group.h"
 #include "domino/jobs/train_data.h"
 #include "domino/train/trainer.h"
 #include "io/run_dir.h"
 
 namespace domino {
 
-// Built after validate(config). Held for the whole job: the run's directory locked (one run per --out; a fresh run over
-// another's files refused), LibTorch's threads set, the device resolved and the precision
-// resolved for it — written back into `config`, so config.json and checkpoints record
-// what was computed. The directory exists once this is built.
+// Built after validate(config). Held for the whole job: in a data-parallel launch
+// (torchrun's variables) the process group joined and the rank written into `config`;
+// the run's directory locked by rank 0 (one run per --out; a fresh run over another's
+// files refused), LibTorch's threads set (by default the cores shared among a machine's
+// ranks), the device resolved and the precision resolved for it — written back into
+// `config`, so config.json and checkpoints record what was computed. The directory exists
+// once this is built.
 class Run {
+  std::unique_ptr<dist::ProcessGroup> group_;  // first: the rank decides the device
+
  public:
   explicit Run(TrainConfig& config);
-  const c10::Device device;
+  ~Run();
 
-  // <out>/config.json: the run's resolved configuration.
+  const c10::Device device;
+  dist::ProcessGroup* group() const { return group_.get(); }  // nullptr: one process
+  bool writes() const { return !group_ || group_->rank() == 0; }  // only rank 0 writes files
+
+  // <out>/config.json: the run's resolved configuration (rank 0).
   void write_config(const TrainConfig& config) const;
   std::string file(const std::string& name) const;  // <out>/name
 
  private:
-  RunDirLock lock_;
+  std::optional<RunDirLock> lock_;
   std::string out_;
 };
 
 // The training loop's input: a model with its zoo name and options, the config, the
-// loaders and the run's device.
+// loaders, the run's device and its process group.
 TrainSetup make_train_setup(std::shared_ptr<Network> model, std::string model_name, ModelOptions options,
                             const TrainConfig& config, const TrainData& data, c10::Device device,
-                            TrainHooks* hooks = nullptr);
+                            TrainHooks* hooks = nullptr, dist::ProcessGroup* group = nullptr);
 
 }  // namespace domino

@@ -43,7 +43,7 @@ void refuse_unreachable(const Scheme& scheme, const SearchOptions& o, int64_t sm
 const std::vector<std::string>& search_training_keys() {
   static const std::vector<std::string> keys = {
       "batch-size", "lr", "max-iters", "seed", "data-dir", "precision", "threads", "workers", "device", "memory-format",
-      "out", "resume", "force", "log-every", "checkpoint-every", "checkpoint-minutes"};
+      "out", "resume", "force", "log-every", "checkpoint-every", "checkpoint-minutes", "sync-bn", "dist-timeout"};
   return keys;
 }
 
@@ -92,7 +92,7 @@ SearchResult run_search_job(const SearchJob& job) {
          d.param_sparsity, d.flops_reduction);
   };
   auto setup = make_train_setup(model, checkpoint.model, checkpoint.model_options, config, TrainData{data.train, nullptr},
-                                run.device, &search);
+                                run.device, &search, run.group());
   run.write_config(config);  // what --resume continues with
   const auto trained = train(setup);
 
@@ -104,7 +104,7 @@ SearchResult run_search_job(const SearchJob& job) {
   result.scheme_path = run.file("scheme.json");
   // Seconds of this invocation: a resumed search reports the part it ran.
   result.scheme.run = {{"iterations", trained.iterations}, {"seconds", trained.seconds}};
-  save_scheme(result.scheme, result.scheme_path);
+  if (run.writes()) save_scheme(result.scheme, result.scheme_path);
   if (!search.reached())
     fail("the search budget of {} iterations ran out at {} {:.4f} < target {}; the last scheme and decision log are in {}; "
          "continue with --resume and a larger --max-iters",

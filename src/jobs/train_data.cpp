@@ -12,12 +12,15 @@ HoldoutSplit training_split(const TrainConfig& c, const DatasetSpec& spec) {
   return split_holdout(load_dataset(spec, Split::Train, c.data_dir), c.val_split, c.seed);
 }
 
-LoaderOptions eval_options(int64_t batch_size, int workers) {
+// Evaluation: every sample once; in a data-parallel run each rank takes its shard.
+LoaderOptions eval_options(const RunContext& run, int64_t batch_size, int workers) {
   LoaderOptions o;
   o.batch_size = batch_size;
   o.shuffle = false;
   o.drop_last = false;
   o.workers = workers;
+  o.rank = run.rank;
+  o.world_size = run.world_size;
   return o;
 }
 
@@ -27,13 +30,15 @@ TrainData make_train_data(const TrainConfig& c) {
   const auto& spec = dataset_spec(c.dataset);
   auto split = training_split(c, spec);
   LoaderOptions o;
-  o.batch_size = c.batch_size;
+  o.batch_size = c.batch_size / c.world_size;  // batch-size is the global batch
   o.seed = c.seed;
   o.workers = c.workers;
+  o.rank = c.rank;
+  o.world_size = c.world_size;
   TrainData data;
   data.train = std::make_shared<BatchLoader>(split.train, train_pipeline(spec, c.augment), o);
   if (split.validation)
-    data.validation = std::make_shared<BatchLoader>(split.validation, eval_pipeline(spec), eval_options(kEvalBatchSize, c.workers));
+    data.validation = std::make_shared<BatchLoader>(split.validation, eval_pipeline(spec), eval_options(c, kEvalBatchSize, c.workers));
   return data;
 }
 
@@ -48,7 +53,7 @@ std::shared_ptr<BatchLoader> make_eval_loader(const TrainConfig& c, EvalSplit sp
       fail("this run held out no validation split (train with --val-split)");
     data = split == EvalSplit::Train ? parts.train : parts.validation;
   }
-  return std::make_shared<BatchLoader>(data, eval_pipeline(spec), eval_options(batch_size, workers < 0 ? c.workers : workers));
+  return std::make_shared<BatchLoader>(data, eval_pipeline(spec), eval_options(c, batch_size, workers < 0 ? c.workers : workers));
 }
 
 }  // namespace domino

@@ -31,8 +31,30 @@ torch::Tensor FoldableBatchNorm2dImpl::forward(const torch::Tensor& input) {
   if (folded_) return input;
   if (input.dim() != 4) fail("BatchNorm2d expects a 4-d input, got {}-d", input.dim());
   if (is_training()) num_batches_tracked += 1;
+  if (is_training() && cross_sum_) return synced_forward(input);
   // What torch::nn::BatchNorm2d computes, through the same function.
   return torch::nn::functional::detail::batch_norm(input, running_mean, running_var, weight, bias, is_training(), momentum, eps);
+}
+
+torch::Tensor FoldableBatchNorm2dImpl::synced_forward(const torch::Tensor& input) {
+  // Two passes, as a single process computes them: the mean over all ranks' samples, then
+  // the variance about it (E[x^2] - mean^2 would lose digits to cancellation). fp32 throughout.
+  const auto x = input.to(torch::kFloat);
+  const int64_t channels = x.size(1);
+  const std::vector<int64_t> reduced = {0, 2, 3};
+  const auto count = torch::full({1}, static_cast<double>(x.numel() / channels), x.options());
+  const auto sums = cross_sum_(torch::cat({x.sum(reduced), count}));
+  const auto n = sums[channels];
+  const auto mean = sums.narrow(0, 0, channels) / n;
+  const auto centred = x - mean.view({1, channels, 1, 1});
+  const auto var = cross_sum_(centred.square().sum(reduced)) / n;  // biased, as the normalisation uses
+  {
+    torch::NoGradGuard no_grad;
+    running_mean.mul_(1 - momentum).add_(mean.detach(), momentum);
+    running_var.mul_(1 - momentum).add_(var.detach() * n.detach() / (n.detach() - 1), momentum);
+  }
+  const auto scale = (torch::rsqrt(var + eps) * weight).view({1, channels, 1, 1});
+  return centred * scale + bias.view({1, channels, 1, 1});
 }
 
 PrunableHandle prunable_layer(torch::nn::Module& model, const std::string& name) {

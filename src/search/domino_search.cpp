@@ -199,6 +199,12 @@ void DominoSearch::save_state(c10::impl::GenericDict& extra) const {
   extra.insert("search.done", done_);
 }
 
+uint64_t DominoSearch::decisions_digest() const {
+  uint64_t digest = scheme_.decisions.size();
+  for (const auto& l : scheme_.layers) digest = digest * 1000003u ^ static_cast<uint64_t>(l.N);
+  return digest;
+}
+
 void DominoSearch::load_state(const c10::impl::GenericDict& extra) {
   auto get = [&](const std::string& key) {
     auto found = extra.find(key);

@@ -81,6 +81,7 @@ const OptionTable<TrainConfig>& train_options() {
           .add("warmup-epochs", &C::warmup_epochs, "linear learning-rate warm-up, in epochs (may be fractional)")
           .add("augment", &C::augment, "training augmentation (random crop with padding, flip where the dataset allows)")
           .add("val-split", &C::val_split, "fraction of the training set held out for validation (0: none)")
+          .add("sync-bn", &C::sync_bn, "data-parallel runs: BatchNorm statistics over the whole global batch (every rank's), as one process with that batch computes them; off: each rank's own, as PyTorch DDP")
           .add("seed", &C::seed, "seed of initialisation, data order and augmentation")
           .add("precision", &C::precision, "auto (bf16 where the device runs it natively, else fp32), fp32, bf16 or fp16 (CUDA only); weights, optimizer state and masks stay fp32")
           // How to run (RunContext):
@@ -94,7 +95,8 @@ const OptionTable<TrainConfig>& train_options() {
           .add("checkpoint-minutes", &C::checkpoint_minutes, "also checkpoint when this many minutes passed since the last one (0: never by time)", true)
           .add("out", &C::out, "directory for the checkpoint, metrics and config of the run", true)
           .add("resume", &C::resume, "continue the run in --out from its checkpoint", true)
-          .add("force", &C::force, "start afresh in an --out that holds another run, replacing it (otherwise refused)", true);
+          .add("force", &C::force, "start afresh in an --out that holds another run, replacing it (otherwise refused)", true)
+          .add("dist-timeout", &C::dist_timeout, "data-parallel runs: seconds a rank waits for the others before it stops with an error", true);
   return table;
 }
 
@@ -149,6 +151,7 @@ void validate(const TrainConfig& c) {
   parse_memory_format(c.memory_format);
   if (c.log_every <= 0) fail("log-every must be positive, got {}", c.log_every);
   if (c.checkpoint_every < 0 || c.checkpoint_minutes < 0) fail("checkpoint-every and checkpoint-minutes must not be negative");
+  if (!(c.dist_timeout > 0)) fail("dist-timeout must be positive, got {}", c.dist_timeout);
   LrSchedule schedule;
   schedule.kind = kScheduleKinds.parse(c.schedule, "schedule");
   schedule.base_lr = c.lr;

@@ -5,12 +5,14 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 
 #include "domino/core/error.h"
 #include "domino/core/report.h"
 #include "domino/core/runtime.h"
 #include "domino/io/checkpoint.h"
 #include "domino/models/pretrained.h"
+#include "domino/models/prunable.h"
 #include "domino/train/loss_scaler.h"
 #include "domino/train/progress.h"
 #include "domino/train/schedule.h"
@@ -63,13 +65,16 @@ class Loop {
   }
 
   TrainResult run() {
-    fs::create_directories(cfg_.out);
-    if (cfg_.resume) restore();
-    MetricsLog metrics(fs::path(cfg_.out) / "metrics.jsonl", /*append=*/cfg_.resume, iteration_);
+    if (writer_) fs::create_directories(cfg_.out);
+    if (cfg_.resume) restore();  // every rank reads the checkpoint
+    if (s_.group) s_.group->broadcast(model_tensors());  // identical starting weights, also after a resume
+    std::optional<MetricsLog> metrics;
+    if (writer_) metrics.emplace(fs::path(cfg_.out) / "metrics.jsonl", /*append=*/cfg_.resume, iteration_);
     const auto start = Clock::now();
     const int64_t per_epoch = schedule_.iters_per_epoch;
     const bool open_ended = s_.hooks && !s_.hooks->progress_note().empty();
-    Progress progress(open_ended ? "search" : "train", open_ended ? 0 : stop_at_);
+    std::optional<Progress> progress;  // drawn by rank 0 alone
+    if (writer_) progress.emplace(open_ended ? "search" : "train", open_ended ? 0 : stop_at_);
     RunningStats epoch_stats, log_stats;
     auto log_start = Clock::now();
     TrainResult result;
@@ -88,15 +93,16 @@ class Loop {
         ++iteration_;
         const double seconds = std::chrono::duration<double>(Clock::now() - log_start).count();
         const double images_per_s = static_cast<double>(log_stats.samples) / std::max(seconds, 1e-9);
-        if (open_ended)
-          progress.update(iteration_, fmt::format("{} | loss {:.4f} acc {:.2f}% {:.0f} img/s", s_.hooks->progress_note(),
-                                                  epoch_stats.mean_loss(), 100 * epoch_stats.accuracy(), images_per_s));
-        else
-          progress.update(iteration_, fmt::format("ep {}/{} loss {:.4f} acc {:.2f}% lr {:.4g} {:.0f} img/s", epoch + 1,
-                                                  cfg_.epochs, epoch_stats.mean_loss(), 100 * epoch_stats.accuracy(),
-                                                  optimizer_.lr(), images_per_s));
+        if (progress && open_ended)
+          progress->update(iteration_, fmt::format("{} | loss {:.4f} acc {:.2f}% {:.0f} img/s", s_.hooks->progress_note(),
+                                                   epoch_stats.mean_loss(), 100 * epoch_stats.accuracy(), images_per_s));
+        else if (progress)
+          progress->update(iteration_, fmt::format("ep {}/{} loss {:.4f} acc {:.2f}% lr {:.4g} {:.0f} img/s", epoch + 1,
+                                                   cfg_.epochs, epoch_stats.mean_loss(), 100 * epoch_stats.accuracy(),
+                                                   optimizer_.lr(), images_per_s));
         if (iteration_ % cfg_.log_every == 0) {
-          metrics.write({{"type", "train"}, {"iteration", iteration_}, {"epoch", epoch}, {"loss", log_stats.mean_loss()},
+          if (s_.group) check_ranks_agree();
+          if (metrics) metrics->write({{"type", "train"}, {"iteration", iteration_}, {"epoch", epoch}, {"loss", log_stats.mean_loss()},
                          {"accuracy", log_stats.accuracy()}, {"lr", optimizer_.lr()}, {"images_per_s", images_per_s}});
           log_stats = {};
           log_start = Clock::now();
@@ -106,7 +112,7 @@ class Loop {
           break;
         }
         if (checkpoint_due() && iteration_ % per_epoch != 0 && iteration_ < stop_at_) save();  // epoch ends save below
-        if (interrupt_requested()) {
+        if (interrupted()) {
           save();
           fail("interrupted at iteration {}; checkpoint saved to {}; continue with --resume --out {}", iteration_, path_,
                cfg_.out);
@@ -114,14 +120,14 @@ class Loop {
       }
       const bool epoch_done = iteration_ % per_epoch == 0;
       if (epoch_done && s_.validation) {
-        result.validation = evaluate(*s_.model, *s_.validation, s_.device, "", Precision::FP32, format_);
-        metrics.write({{"type", "validation"}, {"iteration", iteration_}, {"epoch", epoch}, {"loss", result.validation->loss},
+        result.validation = evaluate(*s_.model, *s_.validation, s_.device, "", Precision::FP32, format_, s_.group);
+        if (metrics) metrics->write({{"type", "validation"}, {"iteration", iteration_}, {"epoch", epoch}, {"loss", result.validation->loss},
                        {"top1", result.validation->top1}, {"top5", result.validation->top5}});
       }
       save();  // every epoch, and wherever the run stops
     }
     if (result.stop == StopReason::Finished && iteration_ < schedule_.total_iters) result.stop = StopReason::MaxIters;
-    progress.finish(iteration_, fmt::format("{}{}loss {:.4f} acc {:.2f}%", open_ended ? s_.hooks->progress_note() : "",
+    if (progress) progress->finish(iteration_, fmt::format("{}{}loss {:.4f} acc {:.2f}%", open_ended ? s_.hooks->progress_note() : "",
                                             open_ended ? " | " : "", epoch_stats.mean_loss(), 100 * epoch_stats.accuracy()));
     result.iterations = iteration_;
     result.loss = epoch_stats.mean_loss();
@@ -150,6 +156,7 @@ class Loop {
     }
     optimizer_.zero_grad();
     scaler_.scale(loss).backward();
+    if (s_.group) s_.group->allreduce_mean(gradients());  // before fp16's inf check: every rank decides alike
     if (scaler_.unscale(parameters_)) {  // fp16: a step with inf/NaN gradients is skipped
       if (s_.hooks) s_.hooks->after_backward(iteration_);
       optimizer_.step();
@@ -167,6 +174,7 @@ class Loop {
 
   void save() {
     last_save_ = Clock::now();
+    if (!writer_) return;
     Checkpoint c = checkpoint_of(*s_.model, s_.model_name, s_.model_options, to_json(cfg_));
     c.iteration = iteration_;
     c.epoch = iteration_ / schedule_.iters_per_epoch;
@@ -204,8 +212,42 @@ class Loop {
     note("resuming {} from iteration {}", path_, iteration_);
   }
 
+  // Parameters and buffers (BatchNorm statistics): what rank 0 broadcasts at the start.
+  std::vector<at::Tensor> model_tensors() const {
+    std::vector<at::Tensor> out = parameters_;
+    for (const auto& b : s_.model->buffers()) out.push_back(b);
+    return out;
+  }
+
+  std::vector<at::Tensor> gradients() const {
+    std::vector<at::Tensor> out;
+    for (const auto& p : parameters_)
+      if (p.grad().defined()) out.push_back(p.grad());
+    return out;
+  }
+
+  // Ctrl-C (or SIGTERM) on any rank stops every rank at the same iteration.
+  bool interrupted() const {
+    if (!s_.group) return interrupt_requested();
+    auto flag = torch::tensor({interrupt_requested() ? int64_t{1} : int64_t{0}});
+    s_.group->allreduce_sum({flag});
+    return flag.item<int64_t>() > 0;
+  }
+
+  // Ranks that compute alike hold bit-identical weights and take the same decisions: a
+  // digest of both, compared at every log line, turns a silent divergence into an error.
+  void check_ranks_agree() const {
+    uint64_t digest = s_.hooks ? s_.hooks->decisions_digest() : 0;
+    for (const auto& p : parameters_) {
+      const auto bits = p.detach().to(torch::kCPU).contiguous().view(torch::kInt32).to(torch::kLong).sum().item<int64_t>();
+      digest = digest * 1000003u ^ static_cast<uint64_t>(bits);
+    }
+    s_.group->check_same(digest, fmt::format("the weights and decisions at iteration {}", iteration_));
+  }
+
   TrainSetup& s_;
   const TrainConfig& cfg_;
+  const bool writer_ = !s_.group || s_.group->rank() == 0;
   std::string path_;
   Sgd optimizer_;
   Precision precision_;
@@ -218,6 +260,28 @@ class Loop {
   Clock::time_point last_save_ = Clock::now();
 };
 
+// --sync-bn while training: every BatchNorm's statistics summed over the ranks; undone after,
+// so that the model never holds on to the group.
+class SyncBatchNorm {
+ public:
+  SyncBatchNorm(Network& model, dist::ProcessGroup* group) {
+    if (!group) return;
+    for (const auto& m : model.modules(/*include_self=*/false))
+      if (auto* bn = m->as<FoldableBatchNorm2dImpl>()) {
+        bn->set_cross_batch_sum([group](const at::Tensor& x) { return dist::differentiable_sum(x, *group); });
+        synced_.push_back(bn);
+      }
+  }
+  ~SyncBatchNorm() {
+    for (auto* bn : synced_) bn->set_cross_batch_sum({});
+  }
+  SyncBatchNorm(const SyncBatchNorm&) = delete;
+  SyncBatchNorm& operator=(const SyncBatchNorm&) = delete;
+
+ private:
+  std::vector<FoldableBatchNorm2dImpl*> synced_;
+};
+
 }  // namespace
 
 std::string checkpoint_path(const std::string& out_dir) { return (fs::path(out_dir) / "checkpoint.pt").string(); }
@@ -227,6 +291,7 @@ TrainResult train(TrainSetup& setup) {
   setup.model->to(setup.device);  // before the optimizer takes the parameters
   set_memory_format(*setup.model, parse_memory_format(setup.config.memory_format));
   setup.config.precision = to_string(resolve_precision(setup.config.precision, setup.device));
+  const SyncBatchNorm sync(*setup.model, setup.config.sync_bn ? setup.group : nullptr);
   return Loop(setup).run();
 }
 

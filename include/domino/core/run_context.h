@@ -21,6 +21,9 @@ struct RunContext {
   std::string out = "runs/train";
   bool resume = false;
   bool force = false;  // replace a run already in `out`
+  // Seconds a data-parallel rank waits for the others (rendezvous, each collective) before
+  // it stops with an error: how long a lost rank can hold up the rest.
+  double dist_timeout = 60;
   // This process's place among the processes of a data-parallel run (one process: 0 of 1).
   // Set by the launcher, not by options.
   int rank = 0;

@@ -13,7 +13,7 @@ namespace domino {
 // The training options a search takes as its own (search_training_keys(): batch-size, lr,
 // max-iters (the iteration budget), seed, data-dir (empty: the dense run's), precision and
 // how to run: threads, workers, device, memory-format, out, resume, force, log-every,
-// checkpoint-every, checkpoint-minutes). Every other option is the dense run's; the
+// checkpoint-every, checkpoint-minutes; data-parallel: sync-bn, dist-timeout). Every other option is the dense run's; the
 // optimizer is plain SGD at a fixed rate (docs/ALGORITHM.md §2.5).
 const std::vector<std::string>& search_training_keys();
 TrainConfig search_training_defaults();  // batch 64, lr 0.01, 100000 iterations, runs/search

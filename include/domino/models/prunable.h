@@ -59,13 +59,20 @@ class FoldableBatchNorm2dImpl : public torch::nn::Cloneable<FoldableBatchNorm2dI
   torch::Tensor forward(const torch::Tensor& input);
   void set_folded(bool folded) { folded_ = folded; }
   bool folded() const { return folded_; }
+  // SyncBatchNorm: in training, the batch statistics are over every rank's batch. `sum`
+  // sums a tensor over the ranks, differentiably (its gradient is the same sum of the
+  // gradients); empty: the statistics of this batch alone, as BatchNorm2d.
+  void set_cross_batch_sum(ForwardOverride sum) { cross_sum_ = std::move(sum); }
 
   int64_t num_features;
   double eps, momentum;
   torch::Tensor weight, bias, running_mean, running_var, num_batches_tracked;
 
  private:
+  torch::Tensor synced_forward(const torch::Tensor& input);
+
   bool folded_ = false;
+  ForwardOverride cross_sum_;
 };
 TORCH_MODULE(FoldableBatchNorm2d);
 

@@ -62,6 +62,7 @@ class DominoSearch : public TrainHooks {
   std::string progress_note() const override;
   void save_state(c10::impl::GenericDict& extra) const override;
   void load_state(const c10::impl::GenericDict& extra) override;
+  uint64_t decisions_digest() const override;  // every layer's N and the number of decisions
 
   const Scheme& scheme() const { return scheme_; }
   bool reached() const { return done_; }

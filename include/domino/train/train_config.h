@@ -34,6 +34,7 @@ struct TrainConfig : RunContext {
   double warmup_epochs = 0.0;
   bool augment = true;
   double val_split = 0.0;  // fraction of the training set held out for validation
+  bool sync_bn = false;    // data-parallel: BatchNorm statistics over every rank's batch
   uint64_t seed = 0;
   // Precision of the forward/backward: auto (bf16 where the device runs it natively),
   // fp32, bf16 or fp16 (CUDA). Part of what is computed; a run records the resolved name.

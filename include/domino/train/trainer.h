@@ -12,6 +12,7 @@
 #include <string>
 
 #include "domino/data/loader.h"
+#include "domino/dist/process_group.h"
 #include "domino/models/models.h"
 #include "domino/train/precision.h"
 #include "domino/train/train_config.h"
@@ -24,9 +25,11 @@ struct EvalResult {
 };
 
 // Evaluation in `precision` (fp32 unless asked: the reported accuracy of a model should
-// not depend on how it was trained), with images in `format`.
+// not depend on how it was trained), with images in `format`. With a `group`, each rank
+// evaluates its shard of the loader's split and the result is over all of them.
 EvalResult evaluate(Network& model, BatchLoader& loader, c10::Device device, const std::string& label = "",
-                    Precision precision = Precision::FP32, MemoryFormat format = MemoryFormat::ChannelsLast);
+                    Precision precision = Precision::FP32, MemoryFormat format = MemoryFormat::ChannelsLast,
+                    dist::ProcessGroup* group = nullptr);
 
 class TrainHooks {
  public:
@@ -40,6 +43,9 @@ class TrainHooks {
   // Extra state that a checkpoint must carry for an exact resume.
   virtual void save_state(c10::impl::GenericDict& /*extra*/) const {}
   virtual void load_state(const c10::impl::GenericDict& /*extra*/) {}
+  // A digest of the decisions the hook has taken (e.g. a search's per-layer N): data-parallel
+  // ranks must agree on it, and the loop stops with an error if they do not.
+  virtual uint64_t decisions_digest() const { return 0; }
 };
 
 struct TrainSetup {
@@ -51,6 +57,10 @@ struct TrainSetup {
   std::shared_ptr<BatchLoader> validation;  // optional: evaluated after every epoch
   c10::Device device = c10::Device(c10::kCPU);
   TrainHooks* hooks = nullptr;
+  // A data-parallel run's group (nullptr: one process). Each rank's loaders hold its shard
+  // and per-rank batch; gradients are averaged over the ranks before the hooks and the
+  // step, and only rank 0 writes (checkpoint, metrics, progress).
+  dist::ProcessGroup* group = nullptr;
 };
 
 enum class StopReason { Finished, MaxIters, Hook };
