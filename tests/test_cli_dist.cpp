@@ -129,8 +129,8 @@ TEST(CliDist, DominoLaunchAndTorchrunStartTheSameRun) {
       test::run_domino(fmt::format("launch --nproc-per-node 2 --master-port {} -- {} --out {}", free_port(), common, dir / "l"));
   ASSERT_EQ(launched.exit_code, 0) << launched.output;
   size_t reports = 0;  // rank 0 alone prints its result
-  for (size_t at = launched.output.find("trained resnet8"); at != std::string::npos; at = launched.output.find("trained resnet8", at + 1))
-    ++reports;
+  const std::string report = "trained resnet8";
+  for (size_t at = launched.output.find(report); at != std::string::npos; at = launched.output.find(report, at + 1)) ++reports;
   EXPECT_EQ(reports, 1u) << launched.output;
 
   const auto torchrun = test::run_command(fmt::format(

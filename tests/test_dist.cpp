@@ -123,7 +123,8 @@ TEST(ProcessGroup, AllReduceBroadcastAndAgreementAcrossTwoRanks) {
   const auto expected = torch::cat({torch::full({3}, 1.5), torch::arange(24).to(torch::kFloat).mul(1.5), torch::full({5}, 5.0)});
   for (int r = 0; r < 2; ++r) {
     EXPECT_TRUE(torch::equal(reduced[static_cast<size_t>(r)], expected.to(torch::kFloat))) << r;
-    EXPECT_TRUE(torch::equal(broadcast[static_cast<size_t>(r)], torch::cat({torch::full({4}, 1.0), torch::full({4}, 7.0)}).to(torch::kFloat)));
+    const auto from_rank_1 = torch::cat({torch::full({4}, 1.0), torch::full({4}, 7.0)}).to(torch::kFloat);
+    EXPECT_TRUE(torch::equal(broadcast[static_cast<size_t>(r)], from_rank_1));
     EXPECT_EQ(summed[static_cast<size_t>(r)].item<int64_t>(), 3);
   }
 }

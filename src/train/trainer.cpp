@@ -102,8 +102,9 @@ class Loop {
                                                    optimizer_.lr(), images_per_s));
         if (iteration_ % cfg_.log_every == 0) {
           if (s_.group) check_ranks_agree();
-          if (metrics) metrics->write({{"type", "train"}, {"iteration", iteration_}, {"epoch", epoch}, {"loss", log_stats.mean_loss()},
-                         {"accuracy", log_stats.accuracy()}, {"lr", optimizer_.lr()}, {"images_per_s", images_per_s}});
+          if (metrics)
+            metrics->write({{"type", "train"}, {"iteration", iteration_}, {"epoch", epoch}, {"loss", log_stats.mean_loss()},
+                            {"accuracy", log_stats.accuracy()}, {"lr", optimizer_.lr()}, {"images_per_s", images_per_s}});
           log_stats = {};
           log_start = Clock::now();
         }
@@ -121,14 +122,18 @@ class Loop {
       const bool epoch_done = iteration_ % per_epoch == 0;
       if (epoch_done && s_.validation) {
         result.validation = evaluate(*s_.model, *s_.validation, s_.device, "", Precision::FP32, format_, s_.group);
-        if (metrics) metrics->write({{"type", "validation"}, {"iteration", iteration_}, {"epoch", epoch}, {"loss", result.validation->loss},
-                       {"top1", result.validation->top1}, {"top5", result.validation->top5}});
+        if (metrics)
+          metrics->write({{"type", "validation"}, {"iteration", iteration_}, {"epoch", epoch},
+                          {"loss", result.validation->loss}, {"top1", result.validation->top1},
+                          {"top5", result.validation->top5}});
       }
       save();  // every epoch, and wherever the run stops
     }
     if (result.stop == StopReason::Finished && iteration_ < schedule_.total_iters) result.stop = StopReason::MaxIters;
-    if (progress) progress->finish(iteration_, fmt::format("{}{}loss {:.4f} acc {:.2f}%", open_ended ? s_.hooks->progress_note() : "",
-                                            open_ended ? " | " : "", epoch_stats.mean_loss(), 100 * epoch_stats.accuracy()));
+    if (progress)
+      progress->finish(iteration_, fmt::format("{}{}loss {:.4f} acc {:.2f}%", open_ended ? s_.hooks->progress_note() : "",
+                                               open_ended ? " | " : "", epoch_stats.mean_loss(),
+                                               100 * epoch_stats.accuracy()));
     result.iterations = iteration_;
     result.loss = epoch_stats.mean_loss();
     result.accuracy = epoch_stats.accuracy();
