@@ -22,10 +22,15 @@ uint32_t little_endian(std::string_view b, size_t at, int n) {
 std::optional<PixelSize> jpeg_size(std::string_view b) {
   size_t at = 2;
   while (at + 9 < b.size()) {
-    if (static_cast<uint8_t>(b[at]) != 0xff) return std::nullopt;
-    const uint8_t marker = static_cast<uint8_t>(b[at + 1]);
-    if (marker == 0xff) {  // fill byte
+    // Bytes between segments are skipped up to the next 0xff, as libjpeg does ("extraneous
+    // bytes before marker"): stopping there would let OpenCV decode a frame never checked.
+    if (static_cast<uint8_t>(b[at]) != 0xff) {
       ++at;
+      continue;
+    }
+    const uint8_t marker = static_cast<uint8_t>(b[at + 1]);
+    if (marker == 0xff || marker == 0x00) {  // a fill byte; 0xff00 is no marker
+      at += marker == 0xff ? 1 : 2;
       continue;
     }
     const bool frame = marker >= 0xc0 && marker <= 0xcf && marker != 0xc4 && marker != 0xc8 && marker != 0xcc;
