@@ -118,13 +118,9 @@ void ProcessGroup::allreduce_sum(const std::vector<at::Tensor>& tensors, int64_t
 }
 
 void ProcessGroup::allreduce_mean(const std::vector<at::Tensor>& tensors, int64_t bucket_bytes) {
-  guarded("all-reduce", env_, [&] {
-    bucketed(tensors, bucket_bytes, [&](at::Tensor& flat) {
-      std::vector<at::Tensor> one{flat};
-      impl_->group->allreduce(one)->wait();
-      flat.div_(env_.world_size);
-    });
-  });
+  allreduce_sum(tensors, bucket_bytes);
+  torch::NoGradGuard no_grad;  // gradients and parameters, in place
+  for (const auto& t : tensors) t.div_(env_.world_size);
 }
 
 void ProcessGroup::broadcast(const std::vector<at::Tensor>& tensors, int root) {

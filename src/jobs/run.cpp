@@ -30,10 +30,11 @@ std::unique_ptr<dist::ProcessGroup> join_group(TrainConfig& config) {
     config.threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / env->local_world_size);
   auto group = std::make_unique<dist::ProcessGroup>(*env, std::chrono::milliseconds(
                                                               static_cast<int64_t>(1000 * config.dist_timeout)));
-  nlohmann::json computed = to_json(config);  // what is computed must match: not how each rank runs
+  const nlohmann::json all = to_json(config);
+  nlohmann::json computed = all;  // what is computed must match: not how each rank runs
   for (const auto& key : train_options().keys())
     if (key.run_only) computed.erase(key.name);
-  for (const char* key : {"out", "max-iters", "resume"}) computed[key] = to_json(config).at(key);
+  for (const char* key : {"out", "max-iters", "resume"}) computed[key] = all.at(key);
   group->check_same(std::hash<std::string>{}(computed.dump()), "the options (model, data, optimizer, out, ...)");
   return group;
 }
