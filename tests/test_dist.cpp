@@ -1,10 +1,7 @@
 // The data-parallel runtime: torchrun's variables, and c10d (TCPStore + Gloo) driven
 // through dist::ProcessGroup by ranks that are threads of this process, on loopback.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <torch/torch.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <future>
@@ -19,20 +16,6 @@ using domino::test::expect_error_containing;
 
 namespace domino::dist {
 namespace {
-
-// A port nothing listens on now (the kernel's pick), for a store to serve on.
-int free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  socklen_t length = sizeof(address);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  close(fd);
-  return ntohs(address.sin_port);
-}
 
 LaunchEnv rank_env(int rank, int world_size, int port) {
   LaunchEnv env;
@@ -93,8 +76,19 @@ TEST(LaunchEnv, ReadsTorchrunsVariables) {
   expect_error_containing([&] { launch_env(get); }, {"MASTER_ADDR is not set"});
 }
 
+TEST(Backend, AutoIsGlooOnCpusAndNcclNeedsABuildWithIt) {
+  const c10::Device cpu(c10::kCPU), gpu(c10::kCUDA, 1);
+  EXPECT_EQ(resolve_backend(Backend::Auto, cpu), Backend::Gloo);
+  EXPECT_EQ(resolve_backend(Backend::Gloo, gpu), Backend::Gloo);
+  EXPECT_EQ(resolve_backend(Backend::Auto, gpu), nccl_available() ? Backend::Nccl : Backend::Gloo);
+  expect_error_containing([&] { resolve_backend(Backend::Nccl, cpu); },
+                          {"dist-backend nccl", nccl_available() ? "device is cpu" : "without NCCL"});
+  EXPECT_EQ(kBackends.parse("nccl", "dist-backend"), Backend::Nccl);
+  expect_error_containing([] { kBackends.parse("ncl", "dist-backend"); }, {"did you mean 'nccl'"});
+}
+
 TEST(ProcessGroup, AllReduceBroadcastAndAgreementAcrossTwoRanks) {
-  const int port = free_port();
+  const int port = test::free_port();
   std::vector<at::Tensor> reduced(2), broadcast(2), summed(2);
   const auto errors = run_ranks(2, [&](int rank) {
     ProcessGroup group(rank_env(rank, 2, port), kTimeout);
@@ -140,7 +134,7 @@ TEST(ProcessGroup, SyncBatchNormOverTwoHalvesIsBatchNormOverTheWhole) {
   const auto yw = whole->forward(xw);
   (yw * upstream).sum().backward();
 
-  const int port = free_port();
+  const int port = test::free_port();
   std::vector<at::Tensor> y(2), dx(2), dweight(2), dbias(2), running(2);
   const auto errors = run_ranks(2, [&](int rank) {
     ProcessGroup group(rank_env(rank, 2, port), kTimeout);
@@ -167,7 +161,7 @@ TEST(ProcessGroup, SyncBatchNormOverTwoHalvesIsBatchNormOverTheWhole) {
 }
 
 TEST(ProcessGroup, RanksThatDisagreeStopWithTheRanksNamed) {
-  const int port = free_port();
+  const int port = test::free_port();
   const auto errors = run_ranks(3, [&](int rank) {
     ProcessGroup group(rank_env(rank, 3, port), kTimeout);
     group.check_same(rank == 2 ? 8 : 7, "the search's decisions");
@@ -180,7 +174,7 @@ TEST(ProcessGroup, RanksThatDisagreeStopWithTheRanksNamed) {
 TEST(ProcessGroup, ALostRankIsAnErrorNotAHang) {
   // Rank 1 leaves right after the rendezvous (as a killed process would): rank 0's next
   // collective fails with one line, well within the timeout's bound.
-  const int port = free_port();
+  const int port = test::free_port();
   const auto start = std::chrono::steady_clock::now();
   const auto errors = run_ranks(2, [&](int rank) {
     ProcessGroup group(rank_env(rank, 2, port), std::chrono::milliseconds(3000));
@@ -189,12 +183,12 @@ TEST(ProcessGroup, ALostRankIsAnErrorNotAHang) {
     group.allreduce_mean(grads);
   });
   EXPECT_EQ(errors[1], "");
-  EXPECT_NE(errors[0].find("data-parallel all-reduce failed on rank 0 of 2"), std::string::npos) << errors[0];
+  EXPECT_NE(errors[0].find("data-parallel all-reduce failed on rank 0 of 2: rank 1 is lost"), std::string::npos) << errors[0];
   EXPECT_EQ(errors[0].find('\n'), std::string::npos) << errors[0];  // one line, no backtrace
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(60));
 
   // A rank that never comes: the rendezvous gives up after the timeout.
-  const int lonely = free_port();
+  const int lonely = test::free_port();
   expect_error_containing([&] { ProcessGroup(rank_env(0, 2, lonely), std::chrono::milliseconds(1500)); },
                           {"data-parallel rendezvous failed on rank 0 of 2"});
 }

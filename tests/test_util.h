@@ -3,6 +3,9 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <functional>
@@ -149,6 +152,20 @@ inline void expect_clean_error(const CommandResult& r, const std::vector<std::st
     EXPECT_EQ(at, 0u) << r.output;
   }
   for (const auto& p : parts) EXPECT_NE(last.find(p), std::string::npos) << r.output;
+}
+
+// A loopback port nothing listens on now (the kernel's pick), for a rank-0 store to serve on.
+inline int free_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = 0;
+  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
+  socklen_t length = sizeof(address);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  close(fd);
+  return ntohs(address.sin_port);
 }
 
 }  // namespace domino::test

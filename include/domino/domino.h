@@ -12,6 +12,7 @@
 #include "domino/io/checkpoint.h"
 #include "domino/io/state_dict.h"
 #include "domino/dist/launch_env.h"
+#include "domino/dist/overlapped_reduce.h"
 #include "domino/dist/process_group.h"
 #include "domino/data/dataset.h"
 #include "domino/data/datasets.h"

@@ -1,28 +1,46 @@
 #include "domino/dist/process_group.h"
 
-// LibTorch's CMake config defines this for a build with Gloo (Debian's is one); the Gloo
-// header is empty without it.
-#ifndef USE_C10D_GLOO
-#error "this LibTorch was built without Gloo (USE_C10D_GLOO): data-parallel runs need it"
-#endif
-
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
-#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/torch.h>
+// A CUDA build of LibTorch defines USE_C10D_NCCL; Debian's CPU build does not, so the NCCL
+// lines below are not compiled (nor run) on the machines this project is tested on.
+#ifdef USE_C10D_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 
 #include <cstdlib>
+#include <mutex>
 
 #include <fmt/ranges.h>
 
 #include "domino/core/error.h"
+#include "dist/group_impl.h"
 
 namespace domino::dist {
 
-struct ProcessGroup::Impl {
-  c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
-};
+bool nccl_available() {
+#ifdef USE_C10D_NCCL
+  return true;
+#else
+  return false;
+#endif
+}
+
+Backend resolve_backend(Backend asked, c10::Device device) {
+  switch (asked) {
+    case Backend::Auto:
+      return device.is_cuda() && nccl_available() ? Backend::Nccl : Backend::Gloo;
+    case Backend::Nccl:
+      if (!nccl_available())
+        fail("dist-backend nccl: this LibTorch was built without NCCL (a CPU build); use gloo, or a CUDA build of LibTorch");
+      if (!device.is_cuda()) fail("dist-backend nccl runs collectives on GPUs; this run's device is {} (use gloo)", device.str());
+      return Backend::Nccl;
+    case Backend::Gloo:
+      break;
+  }
+  return Backend::Gloo;
+}
 
 namespace {
 
@@ -41,18 +59,9 @@ std::shared_ptr<gloo::transport::Device> make_device(const LaunchEnv& env) {
 // c10d's errors carry a C++ backtrace after the first line; the first says what happened.
 std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
-// Runs a c10d call; its failures (a lost rank, a timeout, a refused connection) become one
-// line that says which rank saw it.
-template <typename F>
-void guarded(const char* what, const LaunchEnv& env, F&& f) {
-  try {
-    f();
-  } catch (const Error&) {
-    throw;
-  } catch (const std::exception& e) {
-    fail("data-parallel {} failed on rank {} of {} (master {}:{}): {}", what, env.rank, env.world_size, env.master_addr,
-         env.master_port, first_line(e.what()));
-  }
+// "rank 3", "ranks 1, 2".
+std::string ranks_text(const std::vector<int>& ranks) {
+  return fmt::format("rank{} {}", ranks.size() == 1 ? "" : "s", fmt::join(ranks, ", "));
 }
 
 // Applies `op` to `tensors` packed into flat buckets (same dtype, at most `bucket_bytes`
@@ -87,9 +96,9 @@ void bucketed(const std::vector<at::Tensor>& tensors, int64_t bucket_bytes, Op&&
 
 }  // namespace
 
-ProcessGroup::ProcessGroup(const LaunchEnv& env, std::chrono::milliseconds timeout)
-    : env_(env), impl_(std::make_unique<Impl>()) {
-  guarded("rendezvous", env_, [&] {
+ProcessGroup::ProcessGroup(const LaunchEnv& env, std::chrono::milliseconds timeout, Backend backend)
+    : env_(env), backend_(backend == Backend::Nccl ? Backend::Nccl : Backend::Gloo), impl_(std::make_unique<Impl>()) {
+  guarded("rendezvous", [&] {
     c10d::TCPStoreOptions store;
     store.port = static_cast<uint16_t>(env.master_port);
     store.isServer = env.rank == 0 && !env.agent_store;
@@ -101,18 +110,31 @@ ProcessGroup::ProcessGroup(const LaunchEnv& env, std::chrono::milliseconds timeo
     impl_->store = c10::make_intrusive<c10d::PrefixStore>(fmt::format("/worker/attempt_{}", env.restart_count), tcp);
     auto options = c10d::ProcessGroupGloo::Options::create(timeout);
     options->devices.push_back(make_device(env));
-    impl_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(impl_->store, env.rank, env.world_size, options);
+    // Each group its own keys in the store, as torch.distributed scopes its groups.
+    impl_->gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(c10::make_intrusive<c10d::PrefixStore>("gloo", impl_->store),
+                                                              env.rank, env.world_size, options);
+#ifdef USE_C10D_NCCL
+    if (backend_ == Backend::Nccl) {
+      auto nccl = c10d::ProcessGroupNCCL::Options::create();
+      nccl->timeout = timeout;
+      impl_->nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(c10::make_intrusive<c10d::PrefixStore>("nccl", impl_->store),
+                                                                env.rank, env.world_size, nccl);
+    }
+#else
+    if (backend_ == Backend::Nccl) fail("this LibTorch was built without NCCL");
+#endif
   });
+  impl_->heartbeat = std::make_unique<Heartbeat>(impl_->store, env.rank, env.world_size);
   check_same(static_cast<uint64_t>(env.world_size), "the world size");
 }
 
 ProcessGroup::~ProcessGroup() = default;
 
 void ProcessGroup::allreduce_sum(const std::vector<at::Tensor>& tensors, int64_t bucket_bytes) {
-  guarded("all-reduce", env_, [&] {
+  guarded("all-reduce", [&] {
     bucketed(tensors, bucket_bytes, [&](at::Tensor& flat) {
       std::vector<at::Tensor> one{flat};
-      impl_->group->allreduce(one)->wait();
+      impl_->for_tensor(flat)->allreduce(one)->wait();
     });
   });
 }
@@ -124,27 +146,52 @@ void ProcessGroup::allreduce_mean(const std::vector<at::Tensor>& tensors, int64_
 }
 
 void ProcessGroup::broadcast(const std::vector<at::Tensor>& tensors, int root) {
-  guarded("broadcast", env_, [&] {
+  guarded("broadcast", [&] {
     bucketed(tensors, 25 << 20, [&](at::Tensor& flat) {
       std::vector<at::Tensor> one{flat};
       c10d::BroadcastOptions options;
       options.rootRank = root;
-      impl_->group->broadcast(one, options)->wait();
+      impl_->for_tensor(flat)->broadcast(one, options)->wait();
     });
   });
 }
 
+// A c10d call's failure (a lost rank, a timeout, a refused connection) becomes one line that
+// says which rank saw it and, once every rank had joined, which ranks are gone.
+void ProcessGroup::guarded(const char* what, const std::function<void()>& f) const {
+  try {
+    f();
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    const std::string lost = impl_->heartbeat ? ": " + who_is_lost() : "";  // the rendezvous: no heartbeats yet
+    fail("data-parallel {} failed on rank {} of {}{} (master {}:{}; {})", what, env_.rank, env_.world_size, lost,
+         env_.master_addr, env_.master_port, first_line(e.what()));
+  }
+}
+
+std::string ProcessGroup::who_is_lost() const {
+  const auto window = 5 * Heartbeat::kBeat / 2;
+  const auto silent = impl_->heartbeat->silent_ranks(window);
+  if (!silent)
+    return env_.agent_store ? "torchrun's agent, which serves the rendezvous store, is lost"
+                            : "rank 0, which serves the rendezvous store, is lost";
+  if (silent->empty()) return "every rank is alive, but one did not join this collective within dist-timeout";
+  return fmt::format("{} {} lost (no sign of life for {:.1f} s)", ranks_text(*silent), silent->size() == 1 ? "is" : "are",
+                     std::chrono::duration<double>(window).count());
+}
+
 void ProcessGroup::barrier() {
-  guarded("barrier", env_, [&] { impl_->group->barrier()->wait(); });
+  guarded("barrier", [&] { impl_->gloo->barrier()->wait(); });
 }
 
 void ProcessGroup::check_same(uint64_t value, const std::string& what) {
   std::vector<int64_t> values;
-  guarded("check", env_, [&] {
+  guarded("check", [&] {
     std::vector<at::Tensor> mine{torch::tensor({static_cast<int64_t>(value)}, torch::kLong)};
     std::vector<std::vector<at::Tensor>> all(1);
     for (int r = 0; r < env_.world_size; ++r) all[0].push_back(torch::empty({1}, torch::kLong));
-    impl_->group->allgather(all, mine)->wait();
+    impl_->gloo->allgather(all, mine)->wait();
     for (const auto& t : all[0]) values.push_back(t.item<int64_t>());
   });
   std::vector<int> differ;
@@ -176,5 +223,13 @@ struct SumOverRanks : torch::autograd::Function<SumOverRanks> {
 }  // namespace
 
 at::Tensor differentiable_sum(const at::Tensor& x, ProcessGroup& group) { return SumOverRanks::apply(x, &group); }
+
+ProcessGroup& world(const LaunchEnv& env, std::chrono::milliseconds timeout, Backend backend) {
+  static std::mutex mutex;
+  static std::unique_ptr<ProcessGroup> group;
+  const std::lock_guard<std::mutex> lock(mutex);
+  if (!group) group = std::make_unique<ProcessGroup>(env, timeout, backend);
+  return *group;
+}
 
 }  // namespace domino::dist

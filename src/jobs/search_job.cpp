@@ -43,7 +43,8 @@ void refuse_unreachable(const Scheme& scheme, const SearchOptions& o, int64_t sm
 const std::vector<std::string>& search_training_keys() {
   static const std::vector<std::string> keys = {
       "batch-size", "lr", "max-iters", "seed", "data-dir", "precision", "threads", "workers", "device", "memory-format",
-      "out", "resume", "force", "log-every", "checkpoint-every", "checkpoint-minutes", "sync-bn", "dist-timeout"};
+      "out", "resume", "force", "log-every", "checkpoint-every", "checkpoint-minutes", "sync-bn", "dist-timeout", "dist-backend",
+      "dist-overlap"};
   return keys;
 }
 

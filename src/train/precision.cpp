@@ -64,8 +64,13 @@ c10::MemoryFormat to_c10(MemoryFormat format) {
 
 void set_memory_format(torch::nn::Module& module, MemoryFormat format) {
   torch::NoGradGuard no_grad;
+  // The format's own strides, also where a size-1 dimension leaves them free (a 1x1 conv's
+  // weight): the gradients LibTorch computes have them, and c10d's Reducer expects a
+  // parameter's gradient to have its parameter's strides.
   auto convert = [&](at::Tensor& t) {
-    if (t.defined() && t.dim() == 4 && !t.is_contiguous(to_c10(format))) t.set_data(t.contiguous(to_c10(format)));
+    if (!t.defined() || t.dim() != 4) return;
+    auto laid_out = at::empty_like(t, to_c10(format));
+    if (laid_out.strides() != t.strides()) t.set_data(laid_out.copy_(t));
   };
   for (auto& p : module.parameters()) convert(p);
   for (auto& b : module.buffers()) convert(b);

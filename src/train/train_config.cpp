@@ -10,6 +10,7 @@
 #include "domino/core/names.h"
 #include "domino/core/runtime.h"
 #include "domino/data/datasets.h"
+#include "domino/dist/process_group.h"
 #include "domino/models/models.h"
 #include "domino/train/precision.h"
 #include "domino/train/schedule.h"
@@ -96,7 +97,9 @@ const OptionTable<TrainConfig>& train_options() {
           .add("out", &C::out, "directory for the checkpoint, metrics and config of the run", true)
           .add("resume", &C::resume, "continue the run in --out from its checkpoint", true)
           .add("force", &C::force, "start afresh in an --out that holds another run, replacing it (otherwise refused)", true)
-          .add("dist-timeout", &C::dist_timeout, "data-parallel runs: seconds a rank waits for the others before it stops with an error", true);
+          .add("dist-timeout", &C::dist_timeout, "data-parallel runs: seconds a rank waits for the others before it stops with an error", true)
+          .add("dist-backend", &C::dist_backend, "data-parallel runs: auto (nccl on CUDA devices where LibTorch has it, else gloo), gloo or nccl", true)
+          .add("dist-overlap", &C::dist_overlap, "data-parallel runs: all-reduce gradient buckets while backward still runs (c10d's Reducer, as PyTorch DDP); false: bucketed all-reduce after backward", true);
   return table;
 }
 
@@ -152,6 +155,7 @@ void validate(const TrainConfig& c) {
   if (c.log_every <= 0) fail("log-every must be positive, got {}", c.log_every);
   if (c.checkpoint_every < 0 || c.checkpoint_minutes < 0) fail("checkpoint-every and checkpoint-minutes must not be negative");
   if (!(c.dist_timeout > 0)) fail("dist-timeout must be positive, got {}", c.dist_timeout);
+  dist::kBackends.parse(c.dist_backend, "dist-backend");
   LrSchedule schedule;
   schedule.kind = kScheduleKinds.parse(c.schedule, "schedule");
   schedule.base_lr = c.lr;

@@ -10,6 +10,7 @@
 #include "domino/core/error.h"
 #include "domino/core/report.h"
 #include "domino/core/runtime.h"
+#include "domino/dist/overlapped_reduce.h"
 #include "domino/io/checkpoint.h"
 #include "domino/models/pretrained.h"
 #include "domino/models/prunable.h"
@@ -68,6 +69,7 @@ class Loop {
     if (writer_) fs::create_directories(cfg_.out);
     if (cfg_.resume) restore();  // every rank reads the checkpoint
     if (s_.group) s_.group->broadcast(model_tensors());  // identical starting weights, also after a resume
+    if (s_.group && cfg_.dist_overlap) overlap_ = std::make_unique<dist::OverlappedReduce>(*s_.group, parameters_);
     std::optional<MetricsLog> metrics;
     if (writer_) metrics.emplace(fs::path(cfg_.out) / "metrics.jsonl", /*append=*/cfg_.resume, iteration_);
     const auto start = Clock::now();
@@ -121,6 +123,7 @@ class Loop {
       }
       const bool epoch_done = iteration_ % per_epoch == 0;
       if (epoch_done && s_.validation) {
+        share_buffers();
         result.validation = evaluate(*s_.model, *s_.validation, s_.device, "", Precision::FP32, format_, s_.group);
         if (metrics)
           metrics->write({{"type", "validation"}, {"iteration", iteration_}, {"epoch", epoch},
@@ -128,6 +131,10 @@ class Loop {
                           {"top5", result.validation->top5}});
       }
       save();  // every epoch, and wherever the run stops
+    }
+    if (s_.group) {  // what the job does next (write a scheme, evaluate) holds on every rank
+      check_ranks_agree();
+      share_buffers();
     }
     if (result.stop == StopReason::Finished && iteration_ < schedule_.total_iters) result.stop = StopReason::MaxIters;
     if (progress)
@@ -147,6 +154,7 @@ class Loop {
     auto x = in_memory_format(batch.images.to(s_.device, /*non_blocking=*/true), format_);
     auto y = batch.labels.to(s_.device, true);
     at::Tensor logits;
+    if (overlap_) overlap_->before_forward();
     {
       AutocastGuard autocast(s_.device, precision_);  // the forward only, as torch.autocast is meant to be used
       logits = s_.model->forward(x);
@@ -160,8 +168,13 @@ class Loop {
            fs::exists(path_) ? fmt::format("The last good checkpoint is kept at {}", path_) : "No checkpoint was written yet");
     }
     optimizer_.zero_grad();
-    scaler_.scale(loss).backward();
-    if (s_.group) s_.group->allreduce_mean(gradients());  // before fp16's inf check: every rank decides alike
+    // Data-parallel: gradients averaged over the ranks before fp16's inf check (every rank
+    // decides alike), the hooks and the step.
+    if (overlap_)
+      overlap_->backward(scaler_.scale(loss));
+    else
+      scaler_.scale(loss).backward();
+    if (s_.group && !overlap_) s_.group->allreduce_mean(gradients());
     if (scaler_.unscale(parameters_)) {  // fp16: a step with inf/NaN gradients is skipped
       if (s_.hooks) s_.hooks->after_backward(iteration_);
       optimizer_.step();
@@ -224,6 +237,16 @@ class Loop {
     return out;
   }
 
+  // Without --sync-bn each rank's BatchNorm statistics follow its own shard; rank 0's are
+  // the model's (what it saves), so every rank takes them before evaluating, as PyTorch
+  // DDP broadcasts buffers. Training itself does not read them (batch statistics).
+  void share_buffers() const {
+    if (!s_.group) return;
+    std::vector<at::Tensor> buffers;
+    for (const auto& b : s_.model->buffers()) buffers.push_back(b);
+    s_.group->broadcast(buffers);
+  }
+
   std::vector<at::Tensor> gradients() const {
     std::vector<at::Tensor> out;
     for (const auto& p : parameters_)
@@ -259,6 +282,7 @@ class Loop {
   MemoryFormat format_;
   LossScaler scaler_;
   std::vector<at::Tensor> parameters_;
+  std::unique_ptr<dist::OverlappedReduce> overlap_;  // data-parallel with dist-overlap
   LrSchedule schedule_;
   int64_t stop_at_ = 0;
   int64_t iteration_ = 0;

@@ -24,6 +24,11 @@ struct RunContext {
   // Seconds a data-parallel rank waits for the others (rendezvous, each collective) before
   // it stops with an error: how long a lost rank can hold up the rest.
   double dist_timeout = 60;
+  // The c10d backend for tensors on the device: auto (NCCL on CUDA where LibTorch has it,
+  // else Gloo), gloo or nccl.
+  std::string dist_backend = "auto";
+  // Gradients all-reduced while backward runs (c10d's Reducer, as PyTorch DDP), or after it.
+  bool dist_overlap = true;
   // This process's place among the processes of a data-parallel run (one process: 0 of 1).
   // Set by the launcher, not by options.
   int rank = 0;
