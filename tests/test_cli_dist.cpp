@@ -1,15 +1,13 @@
 // Data-parallel runs of the real tool, ranks as processes launched the way torchrun
 // launches them (RANK, WORLD_SIZE, ... MASTER_PORT), on loopback.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <torch/torch.h>
-#include <unistd.h>
 
 #include <functional>
 #include <future>
 
 #include "domino/io/checkpoint.h"
+#include "domino/nm/scheme.h"
 #include "io/files.h"
 #include "test_paths.h"
 #include "test_util.h"
@@ -17,22 +15,10 @@
 namespace domino {
 namespace {
 
-int free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address));
-  socklen_t length = sizeof(address);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  close(fd);
-  return ntohs(address.sin_port);
-}
-
 // `world` ranks at once, rank r running `domino <args(r)>` (behind `wrap(r)`, e.g. a timeout).
 std::vector<test::CommandResult> launch(int world, const std::function<std::string(int)>& args,
                                         const std::function<std::string(int)>& wrap = {}) {
-  const int port = free_port();
+  const int port = test::free_port();
   std::vector<std::future<test::CommandResult>> ranks;
   for (int r = 0; r < world; ++r) {
     const std::string command = fmt::format("RANK={} WORLD_SIZE={} LOCAL_RANK={} LOCAL_WORLD_SIZE={} MASTER_ADDR=127.0.0.1 "
@@ -117,7 +103,7 @@ TEST(CliDist, MismatchedAndLostRanksAreErrorsNotHangs) {
     return r == 1 ? std::string("timeout -s KILL 4 ") : std::string();
   });
   EXPECT_NE(killed[1].exit_code, 0);
-  test::expect_clean_error(killed[0], {"data-parallel", "failed on rank 0 of 2"}, /*only_line=*/false);
+  test::expect_clean_error(killed[0], {"data-parallel", "failed on rank 0 of 2: rank 1 is lost"}, /*only_line=*/false);
 }
 
 TEST(CliDist, DominoLaunchAndTorchrunStartTheSameRun) {
@@ -126,7 +112,8 @@ TEST(CliDist, DominoLaunchAndTorchrunStartTheSameRun) {
   const std::string common = "train --model resnet8 --dataset mnist --data-dir " + (dir / "data") +
                              " --epochs 1 --batch-size 16 --threads 1 --workers 0";
   const auto launched =
-      test::run_domino(fmt::format("launch --nproc-per-node 2 --master-port {} -- {} --out {}", free_port(), common, dir / "l"));
+      test::run_domino(fmt::format("launch --nproc-per-node 2 --master-port {} -- {} --out {}", test::free_port(), common,
+                                   dir / "l"));
   ASSERT_EQ(launched.exit_code, 0) << launched.output;
   size_t reports = 0;  // rank 0 alone prints its result
   const std::string report = "trained resnet8";
@@ -135,7 +122,7 @@ TEST(CliDist, DominoLaunchAndTorchrunStartTheSameRun) {
 
   const auto torchrun = test::run_command(fmt::format(
       "/usr/bin/python3 -m torch.distributed.run --nnodes 1 --nproc_per_node 2 --master_addr 127.0.0.1 --master_port {} "
-      "--redirects 1 --tee 1 --no_python {} {} --out {}", free_port(), DOMINO_BIN, common, dir / "t"));
+      "--redirects 1 --tee 1 --no_python {} {} --out {}", test::free_port(), DOMINO_BIN, common, dir / "t"));
   ASSERT_EQ(torchrun.exit_code, 0) << torchrun.output;
   // Two launchers, one computation: the same weights to the bit.
   const auto a = load_checkpoint(dir / "l/checkpoint.pt").model_state;
@@ -145,12 +132,149 @@ TEST(CliDist, DominoLaunchAndTorchrunStartTheSameRun) {
 
   // A rank that fails: the launcher says which, and exits non-zero after the rank's own error.
   const auto failed = test::run_domino(fmt::format(
-      "launch --nproc-per-node 2 --master-port {} -- train --model resnet9 --dataset mnist --data-dir {} --out {}", free_port(),
-      dir / "data", dir / "f"));
+      "launch --nproc-per-node 2 --master-port {} -- train --model resnet9 --dataset mnist --data-dir {} --out {}",
+      test::free_port(), dir / "data", dir / "f"));
   EXPECT_EQ(failed.exit_code, 1) << failed.output;
   EXPECT_NE(failed.output.find("unknown model 'resnet9'"), std::string::npos) << failed.output;
   EXPECT_NE(failed.output.find("exited with code 1; the other ranks on this node were stopped"), std::string::npos)
       << failed.output;
+}
+
+namespace {
+
+void expect_same_weights(const std::string& a, const std::string& b) {
+  const auto x = load_checkpoint(a).model_state, y = load_checkpoint(b).model_state;
+  ASSERT_EQ(x.size(), y.size());
+  for (const auto& item : x) EXPECT_TRUE(torch::equal(item.value(), y.at(item.key()))) << a << " vs " << b << ": " << item.key();
+}
+
+}  // namespace
+
+// The sparse stages on two ranks: the search's decisions are compared between the ranks at
+// every iteration (--log-every 1) and at its end, one scheme is written; the fine-tune of
+// it exports to weights that `verify` passes; evaluation of the result, sharded, counts
+// every test image once and agrees with one process.
+TEST(CliDist, SearchFinetuneAndEvalOnTwoRanks) {
+  test::TempDir dir;
+  test::write_tiny_mnist(dir.path() / "data", 64, 25);
+  const std::string data = " --data-dir " + (dir / "data") + " --threads 1 --workers 0";
+  const auto dense = test::run_domino("train --model resnet8 --dataset mnist --epochs 2 --batch-size 16 --lr 0.05" + data +
+                                      " --out " + (dir / "dense"));
+  ASSERT_EQ(dense.exit_code, 0) << dense.output;
+  const std::string checkpoint = " --checkpoint " + (dir / "dense/checkpoint.pt");
+
+  const auto search = launch(2, every_rank("search --target params:0.5 --M 8 --batch-size 16 --max-iters 2000 --lambda 2.0 "
+                                           "--kp 1 --kc 10 --lr 0.05 --log-every 1" + checkpoint + data + " --out " + (dir / "s")));
+  ASSERT_EQ(search[0].exit_code, 0) << search[0].output;
+  ASSERT_EQ(search[1].exit_code, 0) << search[1].output;
+  EXPECT_EQ(search[1].output, "");  // decisions and the table: rank 0's alone
+  EXPECT_NE(search[0].output.find("-> N="), std::string::npos) << search[0].output;
+  const auto scheme = load_scheme(dir / "s/scheme.json");
+  EXPECT_GE(scheme.param_sparsity(), 0.5 - 0.001);
+  EXPECT_FALSE(scheme.decisions.empty());
+  size_t schemes = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir.path()))
+    schemes += entry.path().filename() == "scheme.json";
+  EXPECT_EQ(schemes, 1u);
+
+  const auto finetune = launch(2, every_rank("finetune --scheme " + (dir / "s/scheme.json") + checkpoint +
+                                             " --epochs 2 --batch-size 16 --lr 0.05" + data + " --out " + (dir / "f")));
+  ASSERT_EQ(finetune[0].exit_code, 0) << finetune[0].output;
+  ASSERT_EQ(finetune[1].exit_code, 0) << finetune[1].output;
+  const auto exported = test::run_domino("export --checkpoint " + (dir / "f/pruned.pt") + " --out " + (dir / "f.pt"));
+  ASSERT_EQ(exported.exit_code, 0) << exported.output;
+  const auto verify = test::run_domino("verify --weights " + (dir / "f.pt") + " --scheme " + (dir / "s/scheme.json"));
+  EXPECT_EQ(verify.exit_code, 0) << verify.output;
+
+  // The fine-tune's own sharded test evaluation, `eval` on two ranks and in one process.
+  const std::string eval = "eval --checkpoint " + (dir / "f/pruned.pt") + " --json --threads 1 --workers 0 --batch-size 4";
+  const auto one = test::run_domino(eval);
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+  const auto two = launch(2, every_rank(eval));
+  ASSERT_EQ(two[0].exit_code, 0) << two[0].output;
+  EXPECT_EQ(two[1].exit_code, 0) << two[1].output;
+  const auto single = nlohmann::json::parse(one.output), sharded = nlohmann::json::parse(two[0].output);
+  EXPECT_EQ(sharded.at("samples"), 25);
+  EXPECT_EQ(sharded.at("top1"), single.at("top1"));
+  EXPECT_NEAR(sharded.at("loss").get<double>(), single.at("loss").get<double>(), 1e-5);
+  const auto result = read_json_file(dir / "f/result.json");
+  EXPECT_EQ(result.at("test").at("samples"), 25);
+  EXPECT_EQ(result.at("test").at("top1"), single.at("top1"));  // rank 0's BatchNorm statistics on every rank
+}
+
+// kill -9 of a rank: the other stops; --resume of both continues from rank 0's last
+// checkpoint and ends with the weights of an uninterrupted run of the same world size.
+TEST(CliDist, AKilledRunResumesToTheUninterruptedWeights) {
+  test::TempDir dir;
+  test::write_tiny_mnist(dir.path() / "data", 64, 10);
+  const auto common = [&](const std::string& out) {
+    return "train --model resnet8 --dataset mnist --data-dir " + (dir / "data") + " --epochs 25 --batch-size 16 --lr 0.05 "
+           "--threads 1 --workers 0 --checkpoint-every 2 --dist-timeout 20 --out " + (dir / out);
+  };
+  const auto reference = launch(2, every_rank(common("reference")));
+  ASSERT_EQ(reference[0].exit_code, 0) << reference[0].output;
+
+  // Rank 1 is killed as soon as the run's first checkpoint exists (98 iterations remain).
+  const std::string checkpoint = dir / "run/checkpoint.pt";
+  const auto killed = launch(2, every_rank(common("run")), [&](int r) {
+    if (r == 0) return std::string();
+    // The shell becomes domino (exec, same pid); its background child kills that pid.
+    return fmt::format("sh -c '(while [ ! -e {} ]; do sleep 0.02; done; kill -9 $$) & exec \"$0\" \"$@\"' ", checkpoint);
+  });
+  EXPECT_NE(killed[1].exit_code, 0) << killed[1].output;
+  test::expect_clean_error(killed[0], {"data-parallel", "failed on rank 0 of 2: rank 1 is lost"}, /*only_line=*/false);
+  const auto stopped_at = load_checkpoint(checkpoint).iteration;
+  EXPECT_LT(stopped_at, 100);
+
+  const auto resumed = launch(2, every_rank(common("run") + " --resume"));
+  ASSERT_EQ(resumed[0].exit_code, 0) << resumed[0].output;
+  ASSERT_EQ(resumed[1].exit_code, 0) << resumed[1].output;
+  EXPECT_NE(resumed[0].output.find(fmt::format("from iteration {}", stopped_at)), std::string::npos) << resumed[0].output;
+  expect_same_weights(dir / "reference/checkpoint.pt", checkpoint);
+  EXPECT_EQ(read_json_file(dir / "reference/result.json").at("test"), read_json_file(dir / "run/result.json").at("test"));
+}
+
+// An experiment launched on two ranks: every stage runs on both, rank 0 writes the cells,
+// the table and the report.
+TEST(CliDist, AnExperimentRunsOnTwoRanks) {
+  test::TempDir dir;
+  test::write_tiny_mnist(dir.path() / "data", 64, 25);
+  std::ofstream(dir / "dense.yaml") << "model: resnet8\ndataset: mnist\ndata-dir: " << (dir / "data")
+                                    << "\nepochs: 1\nbatch-size: 16\nworkers: 0\n";
+  std::ofstream(dir / "exp.yaml") << "name: tiny\nout: " << (dir / "out") << "\ndense:\n  train: " << (dir / "dense.yaml")
+                                  << "\nM: 8\nbudgets: [params:0.5]\nschemes: [dominosearch, uniform]\nseeds: [0]\n"
+                                  << "search: {max-iters: 2000, lambda: 2.0, kp: 1, kc: 10, lr: 0.05, batch-size: 16}\n"
+                                  << "finetune: {epochs: 1, batch-size: 16, workers: 0}\nthreads: 1\n";
+  const auto run = test::run_domino(fmt::format("launch --nproc-per-node 2 --master-port {} -- experiment --config {}",
+                                                test::free_port(), dir / "exp.yaml"));
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+  size_t tables = 0;  // rank 0 alone prints it
+  for (size_t at = run.output.find("| params:0.5 | uniform |"); at != std::string::npos;
+       at = run.output.find("| params:0.5 | uniform |", at + 1))
+    ++tables;
+  EXPECT_EQ(tables, 1u) << run.output;
+  for (const char* file : {"results.md", "report.html", "dense/checkpoint.pt", "dominosearch/params-0.5/scheme.json",
+                           "cells/uniform/params-0.5/seed0/pruned.pt", "cells/dominosearch/params-0.5/seed0/result.json"})
+    EXPECT_TRUE(std::filesystem::exists(dir.path() / "out" / file)) << file;
+  const auto result = read_json_file(dir / "out/cells/uniform/params-0.5/seed0/result.json");
+  EXPECT_EQ(result.at("test").at("samples"), 25);
+
+  // Run again on two ranks: every cell is taken from the cache, by both ranks alike.
+  const auto again = test::run_domino(fmt::format("launch --nproc-per-node 2 --master-port {} -- experiment --config {}",
+                                                  test::free_port(), dir / "exp.yaml"));
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_EQ(again.output.find("fine-tune uniform"), std::string::npos) << again.output;
+}
+
+TEST(CliDist, NcclIsAskedForWhereLibTorchHasNone) {
+  test::TempDir dir;
+  test::write_tiny_mnist(dir.path() / "data", 32, 10);
+  for (const auto& r : launch(2, every_rank("train --model resnet8 --dataset mnist --data-dir " + (dir / "data") +
+                                            " --epochs 1 --batch-size 16 --threads 1 --workers 0 --dist-backend nccl --out " +
+                                            (dir / "run"))))
+    test::expect_clean_error(r, {"dist-backend nccl"});
+  test::expect_clean_error(test::run_domino("train --dist-backend mpi --out " + (dir / "x")),
+                           {"unknown dist-backend 'mpi'", "gloo"});
 }
 
 }  // namespace domino

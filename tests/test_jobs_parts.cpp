@@ -88,7 +88,7 @@ TEST(Options, TheRunContextIsWhatOnlySaysHowToRun) {
     if (key.run_only) run_only.push_back(key.name);
   EXPECT_EQ(run_only, (std::vector<std::string>{"threads", "workers", "device", "memory-format", "max-iters", "log-every",
                                                 "checkpoint-every", "checkpoint-minutes", "out", "resume", "force",
-                                                "dist-timeout"}));
+                                                "dist-timeout", "dist-backend", "dist-overlap"}));
   const RunContext run = c;
   EXPECT_EQ(run.threads, 3);
   EXPECT_EQ(run.out, "elsewhere");
@@ -105,7 +105,7 @@ TEST(Options, AnExperimentChecksItsSearchMapAndRunOptions) {
   };
   const auto spec = load_experiment(write("search: {beta1: 0.3, exclude: [conv1], max-iters: 10}\nthreads: 1\n"));
   EXPECT_EQ(spec.search.at("beta1"), 0.3);
-  EXPECT_EQ(spec.threads, 1);
+  EXPECT_EQ(spec.run.threads, 1);
   expect_error_containing([&] { load_experiment(write("search: {beta_1: 0.3}\n")); },
                           {"search", "unknown key 'beta_1'", "did you mean 'beta1'?"});
   expect_error_containing([&] { load_experiment(write("search: {beta1: 3}\n")); }, {"beta1 and beta2 must be in [0, 1]"});
@@ -117,9 +117,9 @@ TEST(Options, AnExperimentChecksItsSearchMapAndRunOptions) {
   expect_error_containing([&] { load_experiment(write("threads: many\n")); }, {"option 'threads' must be an integer"});
   auto changed = spec;
   apply_run_options(changed, {{"device", "cpu"}, {"memory-format", "contiguous"}}, "command line");
-  EXPECT_EQ(changed.device, "cpu");
-  EXPECT_EQ(changed.memory_format, "contiguous");
-  EXPECT_EQ(changed.threads, 1);
+  EXPECT_EQ(changed.run.device, "cpu");
+  EXPECT_EQ(changed.run.memory_format, "contiguous");
+  EXPECT_EQ(changed.run.threads, 1);
   expect_error_containing([&] { apply_run_options(changed, {{"epochs", 3}}, "command line"); }, {"unknown option 'epochs'"});
 }
 

@@ -2,6 +2,7 @@
 #include "config_options.h"
 #include "domino/core/runtime.h"
 #include "domino/jobs/eval_job.h"
+#include "domino/jobs/results.h"
 #include "domino/jobs/train_job.h"
 #include "io/files.h"
 
@@ -9,7 +10,8 @@ namespace domino::cli {
 namespace {
 
 // data-dir empty: the run's. Evaluation is exact (fp32) unless asked otherwise.
-const std::vector<std::string> kEvalOptions = {"data-dir", "batch-size", "workers", "threads", "device", "precision", "memory-format"};
+const std::vector<std::string> kEvalOptions = {"data-dir", "batch-size", "workers", "threads", "device", "precision", "memory-format",
+                                               "dist-timeout", "dist-backend"};
 
 TrainConfig eval_defaults() {
   auto c = inference_defaults(kEvalBatchSize);
@@ -49,12 +51,14 @@ void add_eval_command(CLI::App& app) {
     args->job.split = kEvalSplits.parse(args->split, "split");
     args->job.engine = kEngines.parse(args->engine, "engine");
     const auto r = run_eval_job(args->job);
-    if (args->json)
-      fmt::print("{}\n", json_text({{"split", args->split}, {"top1", r.top1}, {"top5", r.top5}, {"loss", r.loss},
-                                    {"samples", r.samples}}));
-    else
+    if (args->json) {
+      auto j = to_json(r);
+      j["split"] = args->split;
+      fmt::print("{}\n", json_text(j));
+    } else {
       fmt::print("{}: top-1 {:.2f}%  top-5 {:.2f}%  loss {:.4f}  ({} images)\n", args->split, 100 * r.top1, 100 * r.top5,
                  r.loss, r.samples);
+    }
   });
 }
 

@@ -6,16 +6,22 @@
 
 #include "commands.h"
 #include "domino/core/error.h"
+#include "domino/core/report.h"
 #include "domino/core/runtime.h"
 #include "domino/dist/launch_env.h"
 
 namespace {
 
 // In a data-parallel launch every rank runs the same command; rank 0 alone prints what it
-// produced (the others' stdout goes nowhere), while any rank's error still reaches stderr.
+// produced and the library's notes (the others' stdout goes nowhere), while any rank's
+// warnings and errors still reach stderr, warnings with the rank named.
 void quiet_unless_rank_zero() {
   const auto env = domino::dist::launch_env();
-  if (env && env->rank != 0 && !std::freopen("/dev/null", "w", stdout)) domino::fail("cannot silence rank {}", env->rank);
+  if (!env || env->rank == 0) return;
+  if (!std::freopen("/dev/null", "w", stdout)) domino::fail("cannot silence rank {}", env->rank);
+  domino::set_reporter([rank = env->rank](domino::ReportKind kind, const std::string& message) {
+    if (kind == domino::ReportKind::Warning) fmt::print(stderr, "warning (rank {}): {}\n", rank, message);
+  });
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include "experiment/report.h"
 #include "io/files.h"
 #include "io/run_dir.h"
+#include "jobs/run.h"
 
 namespace fs = std::filesystem;
 
@@ -40,7 +41,7 @@ std::string slug(const std::string& budget) {
 const std::vector<std::string> kSearchMapOptions = {"lambda", "kp", "kc", "vr", "beta1", "beta2", "exclude"};
 const std::vector<std::string> kSearchMapTraining = {"lr", "batch-size", "max-iters"};
 // An experiment's run options, as a training config names them.
-const std::vector<std::string> kRunKeys = {"threads", "device", "precision", "memory-format"};
+const std::vector<std::string> kRunKeys = {"threads", "device", "precision", "memory-format", "dist-timeout", "dist-backend"};
 
 // The entries of `j` named in `keys`.
 nlohmann::json pick(const nlohmann::json& j, const std::vector<std::string>& keys) {
@@ -66,8 +67,12 @@ class Runner {
       : spec_(spec), out_(spec.out), cache_(spec.cache.empty() ? spec.out : spec.cache) {}
 
   ExperimentResult run() {
+    RunContext run;
+    set_run_options(run);
+    group_ = place(run).group;  // launched data-parallel: every job below runs on the ranks
     // One experiment at a time in `out`; its cells resume by design, so nothing there is refused.
-    const RunDirLock lock(out_.string(), RunDirMode::Force, "");
+    std::optional<RunDirLock> lock;
+    if (writes()) lock.emplace(out_.string(), RunDirMode::Force, "");
     const std::string dense = dense_checkpoint();
     const auto checkpoint = load_checkpoint(dense);
     dense_config_ = merge_config(TrainConfig{}, checkpoint.config, dense);
@@ -85,24 +90,49 @@ class Runner {
     result.table_md = results_markdown(result.cells);
     result.table_csv = results_csv(result.cells);
     result.report_html = render_report(spec_.name, result.table_md, schemes);
-    for (const auto& [file, text] : {std::pair{"results.md", &result.table_md}, {"results.csv", &result.table_csv},
+    if (writes())
+      for (const auto& [file, text] : {std::pair{"results.md", &result.table_md}, {"results.csv", &result.table_csv},
                                      {"report.html", &result.report_html}})
-      write_file_atomic((out_ / file).string(), [body = text](std::ostream& out) { out << *body; });  // (clang: no captured bindings)
+        write_file_atomic((out_ / file).string(), [body = text](std::ostream& out) { out << *body; });  // (clang: no captured bindings)
     return result;
   }
 
  private:
+  bool writes() const { return !group_ || group_->rank() == 0; }
+
+  // Every job's run options: the experiment's (precision is set by each stage).
+  template <typename C>
+  void set_run_options(C& c) const {
+    c.threads = spec_.run.threads;
+    c.device = spec_.run.device;
+    c.memory_format = spec_.run.memory_format;
+    c.dist_timeout = spec_.run.dist_timeout;
+    c.dist_backend = spec_.run.dist_backend;
+  }
+
+  // `seen` (a file found in the cache), as every rank saw it: ranks that see different
+  // caches would run different jobs and wait on each other, so that is an error instead.
+  bool agreed(bool seen, const fs::path& what) const {
+    if (group_)
+      group_->check_same(seen ? 1 : 0, fmt::format("whether {} exists (the ranks of an experiment must share its out/cache "
+                                                   "directory: one machine or a shared filesystem)", what.string()));
+    return seen;
+  }
+
+  // Rank 0 wrote a file the others read next: they wait for it.
+  void written() const {
+    if (group_) group_->barrier();
+  }
+
   std::string dense_checkpoint() {
     if (!spec_.dense_checkpoint.empty()) return spec_.dense_checkpoint;
     const fs::path dir = out_ / "dense";
     const std::string path = checkpoint_path(dir.string());
-    if (fs::exists(dir / "result.json")) return path;  // cached
+    if (agreed(fs::exists(dir / "result.json"), dir / "result.json")) return path;  // cached
     auto config = merge_config(TrainConfig{}, load_yaml_file(spec_.dense_train), spec_.dense_train);
     config.out = dir.string();
-    config.threads = spec_.threads;
-    config.device = spec_.device;
-    config.precision = spec_.precision;
-    config.memory_format = spec_.memory_format;
+    set_run_options(config);
+    config.precision = spec_.run.precision;
     config.resume = fs::exists(path);
     config.force = !config.resume;  // the experiment owns its directories; a run killed before its first checkpoint restarts
     note("[{}] dense model -> {}", spec_.name, path);
@@ -131,15 +161,15 @@ class Runner {
       s = erk_scheme(base, target, candidate_ns(spec_.M, spec_.candidates));
     }
     s.target = target;
-    save_scheme(s, (out_ / "schemes" / source / (slug(to_string(target)) + ".json")).string());
+    if (writes()) save_scheme(s, (out_ / "schemes" / source / (slug(to_string(target)) + ".json")).string());
     return {s, 0.0};
   }
 
   std::pair<Scheme, double> searched(const std::string& source, const Target& target, const std::string& dense) {
     const fs::path dir = cache_ / source / slug(to_string(target));
     const fs::path scheme_file = dir / "scheme.json";
-    const std::string precision = to_string(resolve_precision(spec_.precision, resolve_device(spec_.device)));
-    if (fs::exists(scheme_file)) {
+    const std::string precision = to_string(resolve_precision(spec_.run.precision, resolve_device(spec_.run.device)));
+    if (agreed(fs::exists(scheme_file), scheme_file)) {
       auto s = load_scheme(scheme_file.string());
       s.source = source;
       const std::string searched_in = s.options.is_object() ? s.options.value("precision", "fp32") : "fp32";
@@ -159,10 +189,8 @@ class Runner {
     job.options = search_options().merge(job.options, pick(spec_.search, kSearchMapOptions), where);
     job.train = merge_config(job.train, pick(spec_.search, kSearchMapTraining), where);
     auto& t = job.train;
-    t.threads = spec_.threads;
-    t.device = spec_.device;
+    set_run_options(t);
     t.precision = precision;
-    t.memory_format = spec_.memory_format;
     t.out = dir.string();
     t.resume = fs::exists(dir / "checkpoint.pt");
     t.force = !t.resume;
@@ -236,10 +264,13 @@ class Runner {
     overrides.erase("recipe");
     job.config = merge_config(base, overrides, spec_.name + " finetune");
     job.config.seed = seed;
-    job.config.threads = spec_.threads;
-    if (!spec_.finetune.contains("device")) job.config.device = spec_.device;
-    if (!spec_.finetune.contains("precision")) job.config.precision = spec_.precision;
-    if (!spec_.finetune.contains("memory-format")) job.config.memory_format = spec_.memory_format;
+    {
+      const auto own = job.config;  // what `finetune:` names itself stays
+      set_run_options(job.config);
+      for (const auto& key : {"device", "memory-format", "dist-timeout", "dist-backend"})
+        if (spec_.finetune.contains(key)) job.config = copy_options(own, job.config, {key});
+    }
+    if (!spec_.finetune.contains("precision")) job.config.precision = spec_.run.precision;
     // What the cell computes in, resolved as its run will (config.json records the resolved name).
     job.config.precision = to_string(resolve_precision(job.config.precision, resolve_device(job.config.device)));
     job.config.out = dir.string();
@@ -248,11 +279,14 @@ class Runner {
     if (fs::exists(dir / "config.json")) check_same_computation(read_json_file((dir / "config.json").string()), job.config, dir);
     if (fs::exists(job.scheme)) check_same_scheme(load_scheme(job.scheme), scheme, dir);
     FinetuneResult r;
-    if (fs::exists(dir / "result.json")) {
+    if (agreed(fs::exists(dir / "result.json"), dir / "result.json")) {
       r = read_cell_result(dir);
     } else {
-      fs::create_directories(dir);
-      save_scheme(scheme, job.scheme);
+      if (writes()) {
+        fs::create_directories(dir);
+        save_scheme(scheme, job.scheme);
+      }
+      written();  // the job reads the scheme on every rank
       note("[{}] fine-tune {} at {} seed {} -> {}", spec_.name, source, budget, seed, dir.string());
       r = run_finetune_job(job);
     }
@@ -275,6 +309,7 @@ class Runner {
   fs::path out_;
   fs::path cache_;
   std::map<std::string, fs::path> cell_dirs_;  // (source, seed, per-layer N:M) -> its cell
+  dist::ProcessGroup* group_ = nullptr;        // launched data-parallel: the launch's
   TrainConfig dense_config_;
   Scheme dense_scheme_;
 };
@@ -291,7 +326,7 @@ void check_keys(const nlohmann::json& j, const std::set<std::string>& keys, cons
 ExperimentSpec load_experiment(const std::string& path) {
   const auto j = load_yaml_file(path);
   check_keys(j, {"name", "out", "dense", "M", "layout", "candidates", "budgets", "schemes", "seeds", "search", "cache",
-                 "finetune", "threads", "device", "precision", "memory-format"}, path);
+                 "finetune", "threads", "device", "precision", "memory-format", "dist-timeout", "dist-backend"}, path);
   ExperimentSpec s;
   s.name = get(j, "name", path, fs::path(path).stem().string());
   s.out = get(j, "out", path, "runs/experiments/" + s.name);
@@ -338,17 +373,8 @@ ExperimentSpec load_experiment(const std::string& path) {
 const std::vector<std::string>& experiment_run_keys() { return kRunKeys; }
 
 void apply_run_options(ExperimentSpec& spec, const nlohmann::json& options, const std::string& source) {
-  TrainConfig c;
-  c.threads = spec.threads;
-  c.device = spec.device;
-  c.precision = spec.precision;
-  c.memory_format = spec.memory_format;
-  c = train_options().merge(c, options, source, kRunKeys);
-  validate(c);
-  spec.threads = c.threads;
-  spec.device = c.device;
-  spec.precision = c.precision;
-  spec.memory_format = c.memory_format;
+  spec.run = train_options().merge(spec.run, options, source, kRunKeys);
+  validate(spec.run);
 }
 
 ExperimentResult run_experiment(const ExperimentSpec& spec) { return Runner(spec).run(); }

@@ -15,47 +15,48 @@ namespace fs = std::filesystem;
 namespace domino {
 namespace {
 
-// One process: nullptr. Launched data-parallel: the group joined, its place written into
-// `config`, and checks that every rank was started alike.
-std::unique_ptr<dist::ProcessGroup> join_group(TrainConfig& config) {
-  const auto env = dist::launch_env();
-  if (!env || env->world_size == 1) return nullptr;
-  if (config.batch_size % env->world_size != 0)
+// Every rank of a launch must compute the same thing: the options that decide it (not how
+// each rank runs) compared, and a global batch that divides among the ranks.
+void check_ranks_alike(const TrainConfig& config, dist::ProcessGroup& group) {
+  if (config.batch_size % group.size() != 0)
     fail("batch-size {} does not divide among the {} ranks: it is the global batch, each rank takes batch-size / {}",
-         config.batch_size, env->world_size, env->world_size);
-  config.rank = env->rank;
-  config.world_size = env->world_size;
-  config.local_rank = env->local_rank;
-  if (config.threads == 0)  // the machine's cores, shared among its ranks
-    config.threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / env->local_world_size);
-  auto group = std::make_unique<dist::ProcessGroup>(*env, std::chrono::milliseconds(
-                                                              static_cast<int64_t>(1000 * config.dist_timeout)));
+         config.batch_size, group.size(), group.size());
   const nlohmann::json all = to_json(config);
-  nlohmann::json computed = all;  // what is computed must match: not how each rank runs
+  nlohmann::json computed = all;
   for (const auto& key : train_options().keys())
     if (key.run_only) computed.erase(key.name);
   for (const char* key : {"out", "max-iters", "resume"}) computed[key] = all.at(key);
-  group->check_same(std::hash<std::string>{}(computed.dump()), "the options (model, data, optimizer, out, ...)");
-  return group;
-}
-
-c10::Device resolved_device(const TrainConfig& config, const dist::ProcessGroup* group) {
-  set_threads(config.threads);
-  if (group && config.device == "auto" && resolve_device("auto").is_cuda())  // a GPU a local rank
-    return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(config.local_rank));
-  return resolve_device(config.device);
+  group.check_same(std::hash<std::string>{}(computed.dump()), "the options (model, data, optimizer, out, ...)");
 }
 
 }  // namespace
 
-Run::Run(TrainConfig& config)
-    : group_(join_group(config)), device(resolved_device(config, group_.get())), out_(config.out) {
-  if (writes()) lock_.emplace(config.out, run_dir_mode(config.resume, config.force), checkpoint_path(config.out));
-  if (group_) group_->barrier();  // the others wait for rank 0's lock: a refused directory stops them all
-  config.precision = to_string(resolve_precision(config.precision, device));
+Placement place(RunContext& run) {
+  const auto env = dist::launch_env();
+  if (!env || env->world_size == 1) {
+    set_threads(run.threads);
+    return {resolve_device(run.device), nullptr};
+  }
+  run.rank = env->rank;
+  run.world_size = env->world_size;
+  run.local_rank = env->local_rank;
+  if (run.threads == 0)  // the machine's cores, shared among its ranks
+    run.threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / env->local_world_size);
+  set_threads(run.threads);
+  auto device = resolve_device(run.device);
+  if (run.device == "auto" && device.is_cuda())  // a GPU a local rank
+    device = c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(env->local_rank));
+  const auto backend = dist::resolve_backend(dist::kBackends.parse(run.dist_backend, "dist-backend"), device);
+  auto& group = dist::world(*env, std::chrono::milliseconds(static_cast<int64_t>(1000 * run.dist_timeout)), backend);
+  return {device, &group};
 }
 
-Run::~Run() = default;
+Run::Run(TrainConfig& config) : placement_(place(config)), device(placement_.device), out_(config.out) {
+  if (group()) check_ranks_alike(config, *group());
+  if (writes()) lock_.emplace(config.out, run_dir_mode(config.resume, config.force), checkpoint_path(config.out));
+  if (group()) group()->barrier();  // the others wait for rank 0's lock: a refused directory stops them all
+  config.precision = to_string(resolve_precision(config.precision, device));
+}
 
 void Run::write_config(const TrainConfig& config) const {
   if (writes()) write_json_file(file("config.json"), to_json(config));

@@ -14,23 +14,33 @@
 
 namespace domino {
 
-// Built after validate(config). Held for the whole job: in a data-parallel launch
-// (torchrun's variables) the process group joined and the rank written into `config`;
-// the run's directory locked by rank 0 (one run per --out; a fresh run over another's
-// files refused), LibTorch's threads set (by default the cores shared among a machine's
-// ranks), the device resolved and the precision resolved for it — written back into
-// `config`, so config.json and checkpoints record what was computed. The directory exists
-// once this is built.
+// Where a job runs: its device and, in a data-parallel launch (torchrun's variables), the
+// launch's process group (nullptr: one process).
+struct Placement {
+  c10::Device device;
+  dist::ProcessGroup* group;
+};
+
+// Joins the launch this process was started in, if any (the process-wide group: an
+// experiment's jobs share it), and writes the rank, world size and local rank into `run`;
+// sets LibTorch's threads (by default the machine's cores shared among its ranks) and
+// resolves the device (each local rank its own GPU under `auto`).
+Placement place(RunContext& run);
+
+// Built after validate(config). Held for the whole job: the process placed (above) and
+// every rank checked to compute the same thing; the run's directory locked by rank 0 (one
+// run per --out; a fresh run over another's files refused), and the precision resolved for
+// the device — written back into `config`, so config.json and checkpoints record what was
+// computed. The directory exists once this is built.
 class Run {
-  std::unique_ptr<dist::ProcessGroup> group_;  // first: the rank decides the device
+  Placement placement_;  // first: the rank decides the device
 
  public:
   explicit Run(TrainConfig& config);
-  ~Run();
 
   const c10::Device device;
-  dist::ProcessGroup* group() const { return group_.get(); }  // nullptr: one process
-  bool writes() const { return !group_ || group_->rank() == 0; }  // only rank 0 writes files
+  dist::ProcessGroup* group() const { return placement_.group; }  // nullptr: one process
+  bool writes() const { return !group() || group()->rank() == 0; }  // only rank 0 writes files
 
   // <out>/config.json: the run's resolved configuration (rank 0).
   void write_config(const TrainConfig& config) const;

@@ -32,18 +32,18 @@ struct ExperimentSpec {
   // are taken as they are, so share a cache only between equal `search` options.
   std::string cache;
   nlohmann::json finetune = nlohmann::json::object();  // recipe, then any training option (epochs, lr, ...)
-  int threads = 0;
-  std::string device = "auto";  // how to run; every stage of every cell
-  // Every stage it runs (dense training, searches, fine-tuning), unless `finetune` names
-  // its own; part of what is computed, so cached cells and searches must match it.
-  std::string precision = "auto";
-  std::string memory_format = "channels-last";
+  // How to run every stage of every cell: the run options of experiment_run_keys() (threads,
+  // device, precision, memory-format, dist-timeout, dist-backend), as a training config
+  // holds them (defaults: train's); its other fields are unused. Precision applies to every stage it runs
+  // (dense training, searches, fine-tuning) unless `finetune` names its own; it is part of
+  // what is computed, so cached cells and searches must match it.
+  TrainConfig run;
 };
 
 ExperimentSpec load_experiment(const std::string& yaml_path);  // checks every key and value
 
-// The run options an experiment takes (threads, device, precision, memory-format), as a
-// training config names them; `options` (of `source`) replaces the spec's values, checked.
+// The run options an experiment takes (threads, device, precision, memory-format,
+// dist-timeout, dist-backend), as a training config names them; `options` (of `source`) replaces the spec's values, checked.
 const std::vector<std::string>& experiment_run_keys();
 void apply_run_options(ExperimentSpec& spec, const nlohmann::json& options, const std::string& source);
 
@@ -60,6 +60,10 @@ struct ExperimentResult {
   std::string table_md, table_csv, report_html;
 };
 
+// Launched data-parallel (torchrun's variables), every stage of every cell runs on all the
+// ranks; rank 0 writes the cache, tables and report. The ranks must share the out/cache
+// directory (one machine, or a shared filesystem): they decide alike what is cached, and
+// stop with an error if they do not.
 ExperimentResult run_experiment(const ExperimentSpec& spec);
 
 }  // namespace domino
