@@ -1,6 +1,9 @@
 // The data-parallel runtime: torchrun's variables, and c10d (TCPStore + Gloo) driven
 // through dist::ProcessGroup by ranks that are threads of this process, on loopback.
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <torch/torch.h>
 
 #include <chrono>
@@ -191,6 +194,33 @@ TEST(ProcessGroup, ALostRankIsAnErrorNotAHang) {
   const int lonely = test::free_port();
   expect_error_containing([&] { ProcessGroup(rank_env(0, 2, lonely), std::chrono::milliseconds(1500)); },
                           {"data-parallel rendezvous failed on rank 0 of 2"});
+}
+
+TEST(ProcessGroup, MismatchedLaunchesAreErrorsNotHangs) {
+  const std::chrono::milliseconds quick(2000);
+  // The master's port is taken by another program.
+  const int taken = test::free_port();
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(static_cast<uint16_t>(taken));
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  ASSERT_EQ(listen(fd, 1), 0);
+  expect_error_containing([&] { ProcessGroup(rank_env(0, 2, taken), quick); },
+                          {"data-parallel rendezvous failed on rank 0 of 2", "Address already in use"});
+  close(fd);
+
+  // No master where the others look for one.
+  expect_error_containing([&] { ProcessGroup(rank_env(1, 2, test::free_port()), quick); },
+                          {"data-parallel rendezvous failed on rank 1 of 2", "timed out"});
+
+  // Ranks told different world sizes: every rank stops, none hangs.
+  const int port = test::free_port();
+  const auto start = std::chrono::steady_clock::now();
+  const auto errors = run_ranks(2, [&](int rank) { ProcessGroup group(rank_env(rank, rank == 0 ? 2 : 3, port), quick); });
+  for (const auto& e : errors) EXPECT_NE(e.find("data-parallel"), std::string::npos) << e;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
 }
 
 }  // namespace domino::dist
