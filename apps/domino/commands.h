@@ -18,5 +18,6 @@ void add_experiment_command(CLI::App& app);
 void add_predict_command(CLI::App& app);
 void add_bench_infer_command(CLI::App& app);
 void add_launch_command(CLI::App& app);
+void add_latency_table_command(CLI::App& app);
 
 }  // namespace domino::cli

@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
   domino::cli::add_experiment_command(app);
   domino::cli::add_predict_command(app);
   domino::cli::add_bench_infer_command(app);
+  domino::cli::add_latency_table_command(app);
   domino::cli::add_launch_command(app);
   domino::install_interrupt_handler();
   domino::keep_freed_memory();

@@ -168,6 +168,8 @@ InferenceTiming bench_inference(Network& model, const Scheme& scheme, const at::
   t.nm_ms = time_model(model, input, o, count, nm_out);
   time_layers(model, input, o, count, t.switched.engine, [](torch::nn::Module& m) { return override_slot(m)->get(); }, nm);
 
+  for (const auto& name : names)
+    if (const auto* d = dense.find(name)) t.dense_layer_ms[name] = median_ms(d->ms);
   std::map<std::string, const LayerScheme*> by_name;
   for (const auto& layer : scheme.layers) by_name[layer.name] = &layer;
   const auto params = model.named_parameters();

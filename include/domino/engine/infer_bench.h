@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,9 @@ struct InferenceTiming {
   std::string isa;                 // the engine's instruction set
   double dense_ms = 0, nm_ms = 0;  // median latency of one whole forward
   std::vector<LayerTiming> layers; // the layers the engine runs, in forward order
+  // LibTorch's time of every layer of the scheme it could time alone, those the engine
+  // keeps dense included (median, ms).
+  std::map<std::string, double> dense_layer_ms;
   EngineLayers switched;           // and those that stayed dense, with why
   // How far the engine's outputs are from the dense forward's on the timed input (float
   // rounding, the sums being taken in another order) and how many top-1 classes agree.

@@ -1,0 +1,79 @@
+// A model's measured latency, layer by layer, at every candidate N: what each prunable layer
+// costs under the N:M engine on this machine, at a batch size and thread count — the
+// budget that DominoSearch can optimise instead of FLOPs (a 1x1 conv and a 3x3 stem at 2:16
+// save the same share of MACs, not the same milliseconds).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "domino/core/types.h"
+#include "domino/nm/scheme.h"
+
+namespace domino::engine {
+
+// What a table is valid for: the same model and input on the same CPU, kernels, threads,
+// M, layout and candidates. A table measured under another key is not reused.
+struct LatencyKey {
+  std::string model, dataset;
+  std::vector<int64_t> input;  // [batch, channels, height, width]
+  std::string cpu, isa;
+  int threads = 0;
+  int64_t M = 16;
+  Layout layout = Layout::NHWC;
+  std::vector<int64_t> candidates;  // the Ns measured (M, dense, always)
+  bool operator==(const LatencyKey& o) const;
+  bool operator!=(const LatencyKey& o) const { return !(*this == o); }
+};
+
+struct LayerLatency {
+  std::string name;
+  double dense_ms = 0;          // LibTorch's convolution / linear layer (N = M)
+  std::map<int64_t, double> ms;  // at each candidate N < M: the engine's time (BatchNorm folded in),
+                                 // or the dense time where the engine keeps the layer dense
+};
+
+struct LatencyTable {
+  LatencyKey key;
+  int64_t warmup = 0, repeats = 0;
+  double model_dense_ms = 0;  // the whole dense forward (prunable layers and the rest)
+  std::vector<LayerLatency> layers;
+
+  // A layer's time at N (N = M: dense); fails naming the layer or N the table lacks.
+  double ms(const std::string& layer, int64_t N) const;
+  // Σ over the scheme's layers at their N; layers kept dense count their dense time.
+  double scheme_ms(const Scheme& scheme) const;
+  double dense_ms() const;  // Σ of the layers' dense times
+};
+
+struct LatencyOptions {
+  int64_t batch_size = 1;
+  int64_t M = 16;
+  Layout layout = Layout::NHWC;
+  std::vector<int64_t> candidates;  // Ns below M to measure
+  int64_t warmup = 3, repeats = 20;
+  std::function<void(int64_t, int64_t)> on_step;  // (done, total) candidate measurements
+};
+
+// Measures `model_name` (untrained weights made N:M at each candidate N in turn; the engine's
+// speed depends on shapes and N, not on values) on a random input of `shape`: medians of
+// `repeats` timed forwards, each layer timed inside the running model.
+LatencyTable measure_latency_table(const std::string& model_name, ModelOptions model_options, ImageShape shape,
+                                   const std::string& dataset, const LatencyOptions& options);
+
+// The key this machine and these options give (what a cached table must match).
+LatencyKey latency_key(const std::string& model_name, const std::string& dataset, ImageShape shape,
+                       const LatencyOptions& options);
+
+std::string cpu_name();  // the processor's model name (/proc/cpuinfo), or "unknown"
+
+nlohmann::json to_json(const LatencyTable& table);
+// A table from its JSON (a file `source`); fails naming the file on anything else.
+LatencyTable latency_table_from_json(const nlohmann::json& j, const std::string& source);
+
+}  // namespace domino::engine

@@ -1,0 +1,179 @@
+// Per-layer latency at every candidate N (docs/engine.md, "Latency tables").
+#include "domino/engine/latency_table.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <fstream>
+
+#include "domino/core/error.h"
+#include "domino/engine/infer_bench.h"
+#include "domino/models/layer_table.h"
+#include "domino/models/models.h"
+#include "domino/nm/baselines.h"
+#include "domino/sparse/export.h"
+
+namespace domino::engine {
+namespace {
+
+constexpr const char* kFormat = "domino-latency-table";
+constexpr int kVersion = 1;
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+nlohmann::json key_json(const LatencyKey& k) {
+  return {{"model", k.model}, {"dataset", k.dataset}, {"input", k.input}, {"cpu", k.cpu}, {"isa", k.isa},
+          {"threads", k.threads}, {"M", k.M}, {"layout", to_string(k.layout)}, {"candidates", k.candidates}};
+}
+
+}  // namespace
+
+bool LatencyKey::operator==(const LatencyKey& o) const { return key_json(*this) == key_json(o); }
+
+std::string cpu_name() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) {
+      const auto colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
+    }
+  return "unknown";
+}
+
+LatencyKey latency_key(const std::string& model_name, const std::string& dataset, ImageShape shape,
+                       const LatencyOptions& o) {
+  LatencyKey k;
+  k.model = model_name;
+  k.dataset = dataset;
+  k.input = {o.batch_size, shape.channels, shape.height, shape.width};
+  k.cpu = cpu_name();
+  k.isa = to_string(active_isa());
+  k.threads = at::get_num_threads();
+  k.M = o.M;
+  k.layout = o.layout;
+  k.candidates = o.candidates;
+  return k;
+}
+
+double LatencyTable::ms(const std::string& layer, int64_t N) const {
+  const auto it = std::find_if(layers.begin(), layers.end(), [&](const LayerLatency& l) { return l.name == layer; });
+  if (it == layers.end()) fail("the latency table ({} on {}) has no layer '{}'", key.model, key.dataset, layer);
+  if (N == key.M) return it->dense_ms;
+  const auto at = it->ms.find(N);
+  if (at == it->ms.end())
+    fail("the latency table has no time for {} at {}:{} (measured N: {})", layer, N, key.M, fmt::join(key.candidates, ", "));
+  return at->second;
+}
+
+double LatencyTable::scheme_ms(const Scheme& scheme) const {
+  if (scheme.M != key.M) fail("a scheme of M = {} cannot be timed by a latency table of M = {}", scheme.M, key.M);
+  double sum = 0;
+  for (const auto& l : scheme.layers) sum += ms(l.name, l.N >= l.M ? key.M : l.N);
+  return sum;
+}
+
+double LatencyTable::dense_ms() const {
+  double sum = 0;
+  for (const auto& l : layers) sum += l.dense_ms;
+  return sum;
+}
+
+LatencyTable measure_latency_table(const std::string& model_name, ModelOptions model_options, ImageShape shape,
+                                   const std::string& dataset, const LatencyOptions& o) {
+  if (o.batch_size <= 0) fail("batch-size must be positive, got {}", o.batch_size);
+  std::vector<int64_t> ns;
+  for (int64_t n : o.candidates)
+    if (n < o.M) ns.push_back(n);
+  if (ns.empty()) fail("no candidate N below M = {} to measure", o.M);
+  LatencyTable t;
+  t.key = latency_key(model_name, dataset, shape, o);
+  t.warmup = o.warmup;
+  t.repeats = o.repeats;
+  torch::manual_seed(0);
+  const auto input = torch::randn({o.batch_size, shape.channels, shape.height, shape.width});
+  const Scheme dense = dense_scheme(build_layer_table(*make_model(model_name, model_options), shape), o.M, o.layout);
+  BenchOptions bench;
+  bench.warmup = o.warmup;
+  bench.repeats = o.repeats;
+  std::map<std::string, std::vector<double>> dense_runs;  // each layer's dense time, once per candidate
+  std::map<std::string, std::map<int64_t, double>> engine_ms;
+  std::vector<double> model_runs;
+  for (size_t i = 0; i < ns.size(); ++i) {
+    auto model = make_model(model_name, model_options);  // fresh: a switch to the engine is not undone
+    const auto scheme = uniform_scheme(dense, ns[i]);
+    load_module_state(*model, pruned_state(module_state(*model), scheme), model_name);
+    const auto timing = bench_inference(*model, scheme, input, bench);
+    for (const auto& [name, ms] : timing.dense_layer_ms) dense_runs[name].push_back(ms);
+    for (const auto& l : timing.layers) engine_ms[l.name][ns[i]] = l.nm_ms;
+    model_runs.push_back(timing.dense_ms);
+    if (o.on_step) o.on_step(static_cast<int64_t>(i + 1), static_cast<int64_t>(ns.size()));
+  }
+  t.model_dense_ms = median(model_runs);
+  for (const auto& layer : dense.layers) {
+    const auto runs = dense_runs.find(layer.name);
+    if (runs == dense_runs.end()) continue;  // not a layer LibTorch's forward could be timed alone
+    LayerLatency row;
+    row.name = layer.name;
+    row.dense_ms = median(runs->second);
+    for (int64_t n : ns) {
+      const auto& by_n = engine_ms[layer.name];
+      const auto it = by_n.find(n);
+      row.ms[n] = it == by_n.end() ? row.dense_ms : it->second;  // the engine keeps it dense at this N
+    }
+    t.layers.push_back(std::move(row));
+  }
+  return t;
+}
+
+nlohmann::json to_json(const LatencyTable& t) {
+  nlohmann::json layers = nlohmann::json::array();
+  for (const auto& l : t.layers) {
+    nlohmann::json ms = nlohmann::json::object();
+    for (const auto& [n, v] : l.ms) ms[std::to_string(n)] = v;
+    layers.push_back({{"name", l.name}, {"dense_ms", l.dense_ms}, {"ms", ms}});
+  }
+  return {{"format", kFormat}, {"version", kVersion}, {"key", key_json(t.key)}, {"warmup", t.warmup},
+          {"repeats", t.repeats}, {"model_dense_ms", t.model_dense_ms}, {"layers_dense_ms", t.dense_ms()},
+          {"layers", layers}};
+}
+
+LatencyTable latency_table_from_json(const nlohmann::json& j, const std::string& source) {
+  LatencyTable t;
+  try {
+    if (j.at("format") != kFormat || j.at("version") != kVersion)
+      fail("{}: not a latency table of this version (format '{}', version {})", source, kFormat, kVersion);
+    const auto& k = j.at("key");
+    t.key.model = k.at("model").get<std::string>();
+    t.key.dataset = k.at("dataset").get<std::string>();
+    t.key.input = k.at("input").get<std::vector<int64_t>>();
+    t.key.cpu = k.at("cpu").get<std::string>();
+    t.key.isa = k.at("isa").get<std::string>();
+    t.key.threads = k.at("threads").get<int>();
+    t.key.M = k.at("M").get<int64_t>();
+    t.key.layout = parse_layout(k.at("layout").get<std::string>());
+    t.key.candidates = k.at("candidates").get<std::vector<int64_t>>();
+    t.warmup = j.at("warmup").get<int64_t>();
+    t.repeats = j.at("repeats").get<int64_t>();
+    t.model_dense_ms = j.at("model_dense_ms").get<double>();
+    for (const auto& l : j.at("layers")) {
+      LayerLatency row;
+      row.name = l.at("name").get<std::string>();
+      row.dense_ms = l.at("dense_ms").get<double>();
+      for (const auto& [n, v] : l.at("ms").items()) row.ms[std::stoll(n)] = v.get<double>();
+      t.layers.push_back(std::move(row));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    fail("{}: not a latency table this tool wrote ({})", source, e.what());
+  } catch (const std::logic_error&) {  // stoll on a key that is not a number
+    fail("{}: not a latency table this tool wrote (a layer's N is not a number)", source);
+  }
+  return t;
+}
+
+}  // namespace domino::engine

@@ -1,0 +1,96 @@
+// Latency tables: each prunable layer's time under the N:M engine at every candidate N.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "domino/core/runtime.h"
+#include "domino/engine/latency_table.h"
+#include "domino/io/checkpoint.h"
+#include "domino/models/layer_table.h"
+#include "domino/models/models.h"
+#include "domino/nm/baselines.h"
+#include "io/files.h"
+#include "test_util.h"
+
+namespace domino::engine {
+namespace {
+
+using test::expect_error_containing;
+
+const ImageShape kFashion{1, 28, 28};
+
+LatencyOptions small_options() {
+  LatencyOptions o;
+  o.batch_size = 4;
+  o.M = 16;
+  o.candidates = {1, 2, 8};
+  o.warmup = 2;
+  o.repeats = 15;
+  return o;
+}
+
+}  // namespace
+
+TEST(LatencyTable, EveryLayerAtEveryCandidateAndTheSumFallsWithN) {
+  set_threads(1);
+  const auto o = small_options();
+  const auto t = measure_latency_table("resnet20", {1, 10}, kFashion, "fashion-mnist", o);
+  auto model = make_model("resnet20", {1, 10});
+  const auto layers = build_layer_table(*model, kFashion);
+  ASSERT_EQ(t.layers.size(), layers.layers.size());  // every prunable layer, the stem and fc too
+  for (size_t i = 0; i < t.layers.size(); ++i) {
+    EXPECT_EQ(t.layers[i].name, layers.layers[i].name);
+    EXPECT_GT(t.layers[i].dense_ms, 0.0) << t.layers[i].name;
+    for (int64_t n : o.candidates) EXPECT_GT(t.ms(t.layers[i].name, n), 0.0) << t.layers[i].name << " " << n;
+  }
+  // The stem (1 input channel: no group of 16 along it) stays dense at every N.
+  EXPECT_EQ(t.ms("conv1", 1), t.layers.front().dense_ms);
+  EXPECT_EQ(t.key.input, (std::vector<int64_t>{4, 1, 28, 28}));
+  EXPECT_EQ(t.key.threads, 1);
+
+  // Usable as a budget: the sum over the layers falls as N falls. What is asserted has a
+  // wide margin on this model (measured: 1:16 ~0.25x, 8:16 ~0.4x of dense), so noise
+  // from a shared machine does not flip it: 1:16 below 8:16, 8:16 below dense.
+  const Scheme dense = dense_scheme(layers, 16, Layout::NHWC);
+  const double at1 = t.scheme_ms(uniform_scheme(dense, 1)), at8 = t.scheme_ms(uniform_scheme(dense, 8));
+  EXPECT_LT(at1, at8);
+  EXPECT_LT(at8, t.dense_ms());
+  EXPECT_DOUBLE_EQ(t.scheme_ms(dense), t.dense_ms());
+
+  // One JSON form, read back as written.
+  const auto back = latency_table_from_json(to_json(t), "t.json");
+  EXPECT_TRUE(back.key == t.key);
+  EXPECT_EQ(to_json(back), to_json(t));
+  expect_error_containing([&] { t.ms("layer9.conv1", 1); }, {"no layer 'layer9.conv1'"});
+  expect_error_containing([&] { t.ms("layer1.0.conv1", 4); }, {"no time for layer1.0.conv1 at 4:16"});
+  auto other_m = uniform_scheme(dense_scheme(layers, 8, Layout::NHWC), 2);
+  expect_error_containing([&] { t.scheme_ms(other_m); }, {"M = 8", "M = 16"});
+  expect_error_containing([] { latency_table_from_json({{"format", "x"}}, "x.json"); }, {"x.json", "not a latency table"});
+}
+
+TEST(LatencyTable, TheCommandKeepsItsTableAndMeasuresAnotherKeyOnlyWhenTold) {
+  test::TempDir dir;
+  const std::string common = "latency-table --model resnet8 --dataset mnist --M 8 --batch-size 2 --threads 1 --repeats 3 --out " +
+                             (dir / "lat.json");
+  const auto first = test::run_domino(common);
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  EXPECT_NE(first.output.find("1:8"), std::string::npos) << first.output;
+  EXPECT_NE(first.output.find("layer1.0.conv1"), std::string::npos) << first.output;
+  const auto written = read_text_file(dir / "lat.json", "table");
+
+  const auto again = test::run_domino(common);  // same key: taken from the file, not measured
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_NE(again.output.find("cached: "), std::string::npos) << again.output;
+  EXPECT_EQ(read_text_file(dir / "lat.json", "table"), written);
+
+  // Another batch size is another key: refused unless --force.
+  const std::string other = "latency-table --model resnet8 --dataset mnist --M 8 --batch-size 4 --threads 1 --repeats 3 --out " +
+                            (dir / "lat.json");
+  test::expect_clean_error(test::run_domino(other), {"lat.json", "another setting", "--force"});
+  const auto forced = test::run_domino(other + " --force --json");
+  ASSERT_EQ(forced.exit_code, 0) << forced.output;
+  EXPECT_EQ(read_json_file(dir / "lat.json").at("key").at("input"), (std::vector<int64_t>{4, 1, 28, 28}));
+  test::expect_clean_error(test::run_domino("latency-table --model resnet9 --out " + (dir / "x.json")),
+                           {"unknown model 'resnet9'"});
+}
+
+}  // namespace domino::engine
