@@ -77,7 +77,7 @@ TEST(CliSearch, HelpAndBadInput) {
   EXPECT_FALSE(test::fs::exists(dir.path() / "s" / "checkpoint.pt"));  // refused before any training
   expect_clean_error(run_domino("search --target params:0.5 --exclude '*'" + ck + " --out " + (dir / "s")),
                      {"cannot be reached", "10 layers kept dense"}, /*only_line=*/false);
-  expect_clean_error(run_domino("search --target size:0.5" + ck), {"params:S or flops:S"});
+  expect_clean_error(run_domino("search --target size:0.5" + ck), {"params:S, flops:S or latency:S"});
   // The search's options from a --config file and from flags, checked by the same table.
   std::ofstream(dir / "typo.yaml") << "polcy: fixed-n\n";
   expect_clean_error(run_domino("search --target params:0.5 --config " + (dir / "typo.yaml") + ck),

@@ -61,7 +61,7 @@ TEST(LatencyTable, EveryLayerAtEveryCandidateAndTheSumFallsWithN) {
   EXPECT_TRUE(back.key == t.key);
   EXPECT_EQ(to_json(back), to_json(t));
   expect_error_containing([&] { t.ms("layer9.conv1", 1); }, {"no layer 'layer9.conv1'"});
-  expect_error_containing([&] { t.ms("layer1.0.conv1", 4); }, {"no time for layer1.0.conv1 at 4:16"});
+  expect_error_containing([&] { t.ms("layer1.0.conv1", 4); }, {"no time for layer1.0.conv1 at 4:16", "--candidates all"});
   auto other_m = uniform_scheme(dense_scheme(layers, 8, Layout::NHWC), 2);
   expect_error_containing([&] { t.scheme_ms(other_m); }, {"M = 8", "M = 16"});
   expect_error_containing([] { latency_table_from_json({{"format", "x"}}, "x.json"); }, {"x.json", "not a latency table"});
@@ -91,6 +91,22 @@ TEST(LatencyTable, TheCommandKeepsItsTableAndMeasuresAnotherKeyOnlyWhenTold) {
   EXPECT_EQ(read_json_file(dir / "lat.json").at("key").at("input"), (std::vector<int64_t>{4, 1, 28, 28}));
   test::expect_clean_error(test::run_domino("latency-table --model resnet9 --out " + (dir / "x.json")),
                            {"unknown model 'resnet9'"});
+
+  // Baselines and any scheme file report their latency by a table; it travels in the scheme.
+  const std::string table = " --latency-table " + (dir / "lat.json");
+  const auto uniform = test::run_domino("scheme uniform --model resnet8 --dataset mnist --N 2 --M 8" + table + " --out " +
+                                        (dir / "u.json"));
+  ASSERT_EQ(uniform.exit_code, 0) << uniform.output;
+  EXPECT_NE(uniform.output.find("latency reduction"), std::string::npos) << uniform.output;
+  EXPECT_EQ(read_json_file(dir / "u.json").at("latency").at("table"), dir / "lat.json");
+  const auto shown = test::run_domino("scheme show --scheme " + (dir / "u.json"));
+  EXPECT_NE(shown.output.find("latency reduction"), std::string::npos) << shown.output;
+  test::expect_clean_error(test::run_domino("scheme uniform --model resnet20 --dataset mnist --N 2 --M 8" + table +
+                                            " --out " + (dir / "v.json")),
+                           {"measured for resnet8", "resnet20"});
+  test::expect_clean_error(test::run_domino("scheme erk --model resnet8 --dataset mnist --target latency:0.5 --M 8 --out " +
+                                            (dir / "e.json")),
+                           {"latency table", "--latency-table"});
 }
 
 }  // namespace domino::engine

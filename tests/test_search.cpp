@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "domino/engine/latency_table.h"
 #include "domino/io/checkpoint.h"
 #include "domino/jobs/eval_job.h"
 #include "domino/jobs/search_job.h"
@@ -10,6 +11,7 @@
 #include "domino/models/prunable.h"
 #include "domino/nm/baselines.h"
 #include "domino/search/search.h"
+#include "io/files.h"
 #include "test_util.h"
 
 namespace domino {
@@ -45,12 +47,14 @@ struct Fixture {
     o.target = Target{TargetKind::Params, 0.5};
     return o;
   }
-  explicit Fixture(SearchOptions o) {
+  explicit Fixture(SearchOptions o, std::shared_ptr<const LatencyCosts> latency = nullptr) {
     fill_groups(model.fc1->weight, {1, 2, 3, 4});
     fill_groups(model.fc2->weight, {1, 2, 3, 4});
     o.M = 4;
     const auto table = build_layer_table(model, {1, 1, 8});
-    search = std::make_unique<DominoSearch>(model, dense_scheme(table, 4, Layout::NHWC), o);
+    auto scheme = dense_scheme(table, 4, Layout::NHWC);
+    scheme.latency = std::move(latency);
+    search = std::make_unique<DominoSearch>(model, scheme, o);
   }
 };
 
@@ -118,6 +122,28 @@ TEST(Search, EtaFollowsComplexityAndRedundancy) {
   Fixture h(without);
   EXPECT_EQ(h.search->eta()[0], 1.0);
   EXPECT_EQ(h.search->eta()[1], 1.0);
+}
+
+TEST(Search, UnderALatencyTargetEtaCountsMeasuredTimeNotFlops) {
+  // fc2 has half fc1's FLOPs but takes 4x its time: under a latency budget its complexity
+  // term is the larger, c_i = t_i(N_i) / max_j t_j(N_j), with the FLOPs defaults for beta.
+  auto costs = std::make_shared<LatencyCosts>();
+  costs->table = "lat.json";
+  costs->ms["fc1"] = {{1, 0.7}, {2, 0.8}, {4, 1.0}};
+  costs->ms["fc2"] = {{1, 2.5}, {2, 3.0}, {4, 4.0}};
+  SearchOptions latency;
+  latency.target = Target{TargetKind::Latency, 0.5};
+  Fixture f(latency, costs);
+  EXPECT_NEAR(f.search->eta()[0], 0.8 * (1.0 / 4.0) + 0.2 * 1.0, 1e-12);
+  EXPECT_NEAR(f.search->eta()[1], 0.8 * 1.0 + 0.2 * (0.40 / 0.55), 1e-12);
+  EXPECT_DOUBLE_EQ(f.search->scheme().achieved(TargetKind::Latency), 0.0);
+  fill_groups(f.model.fc1->weight, {1, 1.2f, 3, 4});
+  f.search->check(0);
+  f.search->check(100);  // fc1 -> 2:4: its time 0.8 of the 4.0 now largest
+  ASSERT_EQ(f.search->scheme().layers[0].N, 2);
+  EXPECT_NEAR(f.search->eta()[0], 0.8 * (0.8 / 4.0) + 0.2 * (0.05 / 0.40), 1e-12);
+  EXPECT_NEAR(f.search->scheme().achieved(TargetKind::Latency), 1 - (0.8 + 4.0) / 5.0, 1e-12);
+  expect_error_containing([&] { Fixture without_table(latency); }, {"latency target", "--latency-table"});
 }
 
 TEST(Search, ForwardMasksWithNIntAndPenaltyHitsSurvivors) {
@@ -247,6 +273,51 @@ TEST_F(SearchJobs, UnreachableTargetsAreRefusedBeforeTraining) {
   j = job("mismatch");
   j.checkpoint = (dir_->path() / "missing.pt").string();
   expect_error_containing([&] { run_search_job(j); }, {"missing.pt", "not found"});
+}
+
+// A table of made-up times for the fixture's model (resnet8 on 28x28, M = 8): the layers of
+// layer1 cost 10 ms dense, the rest 1 ms; N:8 costs N/8 of that (the stem stays dense).
+std::string write_latency_table(const test::TempDir& dir, double stem_ms = 1.0) {
+  engine::LatencyTable t;
+  t.key = {"resnet8", "mnist", {1, 1, 28, 28}, "test", "portable", 1, 8, Layout::NHWC, {1, 2, 4}};
+  auto model = make_model("resnet8", {1, 10});
+  for (const auto& l : build_layer_table(*model, {1, 28, 28}).layers) {
+    engine::LayerLatency row;
+    row.name = l.name;
+    row.dense_ms = l.name == "conv1" ? stem_ms : l.name.rfind("layer1", 0) == 0 ? 10.0 : 1.0;
+    for (int64_t n : {1, 2, 4}) row.ms[n] = l.name == "conv1" ? stem_ms : row.dense_ms * static_cast<double>(n) / 8;
+    t.layers.push_back(row);
+  }
+  const auto path = dir / fmt::format("lat-{}.json", stem_ms);
+  write_json_file(path, engine::to_json(t));
+  return path;
+}
+
+TEST_F(SearchJobs, ALatencyTargetIsMetByTheTableAndTheSchemeRecordsIt) {
+  auto j = job("latency");
+  j.options.target = Target{TargetKind::Latency, 0.6};
+  expect_error_containing([&] { run_search_job(j); }, {"latency:0.6 needs a latency table", "domino latency-table"});
+  j.options.latency_table = write_latency_table(*dir_);
+  const auto r = run_search_job(j);
+  EXPECT_GE(r.scheme.latency_reduction(), 0.6 - 0.001);
+  EXPECT_FALSE(r.scheme.decisions.empty());
+  const auto back = load_scheme(r.scheme_path);  // the table's name and times travel with the scheme
+  ASSERT_TRUE(back.latency);
+  EXPECT_EQ(back.latency->table, j.options.latency_table);
+  EXPECT_DOUBLE_EQ(back.latency_reduction(), r.scheme.latency_reduction());
+  EXPECT_EQ(to_json(back), to_json(r.scheme));
+
+  // A stem of 100 ms that no N changes: 0.6 of the sum cannot be saved; refused before training.
+  auto unreachable = job("latency-refused");
+  unreachable.options.target = Target{TargetKind::Latency, 0.6};
+  unreachable.options.latency_table = write_latency_table(*dir_, 100.0);
+  expect_error_containing([&] { run_search_job(unreachable); }, {"latency:0.6 cannot be reached", "latency reduction"});
+  EXPECT_FALSE(test::fs::exists(dir_->path() / "latency-refused" / "checkpoint.pt"));
+  // A table of another M.
+  auto other = job("latency-m4");
+  other.options.M = 4;
+  other.options.latency_table = j.options.latency_table;
+  expect_error_containing([&] { run_search_job(other); }, {"measured for M = 8", "M = 4"});
 }
 
 TEST_F(SearchJobs, FixedNPolicyMapsTheResult) {

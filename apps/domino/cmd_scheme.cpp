@@ -2,6 +2,7 @@
 #include "config_options.h"
 #include "domino/core/error.h"
 #include "domino/data/datasets.h"
+#include "domino/engine/latency_table.h"
 #include "domino/io/checkpoint.h"
 #include "domino/models/layer_table.h"
 #include "domino/models/models.h"
@@ -20,7 +21,7 @@ struct BaseArgs {
   std::string out;
   SearchOptions options;  // after parse()
 
-  void add(CLI::App* c, std::vector<std::string> keys = {"M", "layout", "exclude"}) {
+  void add(CLI::App* c, std::vector<std::string> keys = {"M", "layout", "exclude", "latency-table"}) {
     model.add(c);
     flags.add(c, search_options(), SearchOptions{}, keys);
     c->add_option("--out", out, "scheme file to write")->required();
@@ -37,6 +38,10 @@ struct BaseArgs {
     s.model = m;
     s.dataset = d;
     return s;
+  }
+  // With --latency-table: the scheme's layer times, at its Ns and at `candidates`.
+  void attach_latency(Scheme& s, const std::vector<int64_t>& candidates = {}) const {
+    if (!options.latency_table.empty()) engine::attach_latency_table(s, options.latency_table, candidates);
   }
 };
 
@@ -58,6 +63,7 @@ void add_scheme_command(CLI::App& app) {
   uniform->callback([u] {
     u->first.parse();
     auto s = uniform_scheme(u->first.dense(), u->second);
+    u->first.attach_latency(s);
     const auto& o = u->first.options;
     s.options = {{"N", u->second}, {"M", o.M}, {"layout", to_string(o.layout)}, {"exclude", o.exclude}};
     finish(s, u->first.out);
@@ -69,13 +75,15 @@ void add_scheme_command(CLI::App& app) {
     std::string target;
   };
   auto e = std::make_shared<ErkArgs>();
-  e->base.add(erk, {"M", "layout", "candidates", "exclude"});
-  erk->add_option("--target", e->target, "params:S or flops:S")->required();
+  e->base.add(erk, {"M", "layout", "candidates", "exclude", "latency-table"});
+  erk->add_option("--target", e->target, "params:S, flops:S, or latency:S (with --latency-table)")->required();
   erk->callback([e] {
     e->base.parse();
     const auto target = parse_target(e->target);
     const auto& o = e->base.options;
-    auto s = erk_scheme(e->base.dense(), target, candidate_ns(o.M, o.candidates));
+    auto base = e->base.dense();
+    e->base.attach_latency(base, candidate_ns(o.M, o.candidates));  // a latency target counts them while rounding
+    auto s = erk_scheme(base, target, candidate_ns(o.M, o.candidates));
     s.options = {{"target", to_string(target)}, {"M", o.M}, {"layout", to_string(o.layout)},
                  {"candidates", kCandidateSets.name(o.candidates)}, {"exclude", o.exclude}};
     finish(s, e->base.out);
@@ -83,16 +91,21 @@ void add_scheme_command(CLI::App& app) {
 
   struct FileArgs {
     ModelArgs model;
-    std::string scheme, policy = "fixed-n", out;
+    std::string scheme, policy = "fixed-n", out, latency_table;
   };
   auto load = [](const FileArgs& f) {
-    if (!f.model.given()) return load_scheme(f.scheme);
-    std::string model, dataset;
-    const auto table = f.model.table(model, dataset);
-    auto s = load_scheme(f.scheme, &table);
-    check_scheme_fits(s, table, f.scheme);
-    if (s.model.empty()) s.model = model;
-    if (s.dataset.empty()) s.dataset = dataset;
+    Scheme s;
+    if (!f.model.given()) {
+      s = load_scheme(f.scheme);
+    } else {
+      std::string model, dataset;
+      const auto table = f.model.table(model, dataset);
+      s = load_scheme(f.scheme, &table);
+      check_scheme_fits(s, table, f.scheme);
+      if (s.model.empty()) s.model = model;
+      if (s.dataset.empty()) s.dataset = dataset;
+    }
+    if (!f.latency_table.empty()) engine::attach_latency_table(s, f.latency_table, {});
     return s;
   };
 
@@ -108,6 +121,7 @@ void add_scheme_command(CLI::App& app) {
   auto sh = std::make_shared<FileArgs>();
   sh->model.add(show);
   show->add_option("--scheme", sh->scheme, "scheme file (JSON, or the authors' format with --model)")->required();
+  show->add_option("--latency-table", sh->latency_table, "also give the scheme's latency by this table (domino latency-table)");
   show->callback([sh, load] { fmt::print("{}", format_scheme_table(load(*sh))); });
 }
 

@@ -28,7 +28,7 @@ void add_search_command(CLI::App& app) {
   auto* checkpoint = command->add_option("--checkpoint", j.checkpoint, "dense checkpoint (from domino train)");
   add_pretrained_options(command, j.pretrained, checkpoint);
   command->add_option("--model", j.pretrained.model, "with --pretrained: the zoo model the weights are for");
-  command->add_option("--target", a->target, "params:S (param sparsity) or flops:S (FLOPs reduction), e.g. params:0.875")->required();
+  command->add_option("--target", a->target, "params:S (param sparsity), flops:S (FLOPs reduction) or latency:S (with --latency-table), e.g. params:0.875")->required();
   a->search.add(command, search_options(), SearchOptions{});
   a->training.add(command, search_training_defaults(), search_training_keys(), search_options().names());
   command->callback([a] {

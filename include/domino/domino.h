@@ -40,6 +40,7 @@
 #include "domino/sparse/srste.h"
 #include "domino/engine/engine.h"
 #include "domino/engine/infer_bench.h"
+#include "domino/engine/latency_table.h"
 #include "domino/jobs/eval_job.h"
 #include "domino/jobs/finetune_job.h"
 #include "domino/jobs/inference.h"

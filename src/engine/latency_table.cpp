@@ -12,6 +12,7 @@
 #include "domino/models/models.h"
 #include "domino/nm/baselines.h"
 #include "domino/sparse/export.h"
+#include "io/files.h"
 
 namespace domino::engine {
 namespace {
@@ -67,7 +68,8 @@ double LatencyTable::ms(const std::string& layer, int64_t N) const {
   if (N == key.M) return it->dense_ms;
   const auto at = it->ms.find(N);
   if (at == it->ms.end())
-    fail("the latency table has no time for {} at {}:{} (measured N: {})", layer, N, key.M, fmt::join(key.candidates, ", "));
+    fail("the latency table has no time for {} at {}:{}: it holds N = {} (`domino latency-table --candidates all` "
+         "measures every N)", layer, N, key.M, fmt::join(key.candidates, ", "));
   return at->second;
 }
 
@@ -129,6 +131,31 @@ LatencyTable measure_latency_table(const std::string& model_name, ModelOptions m
     t.layers.push_back(std::move(row));
   }
   return t;
+}
+
+void attach_latency_table(Scheme& scheme, const std::string& path, const std::vector<int64_t>& candidates) {
+  const auto t = latency_table_from_json(read_json_file(path), path);
+  const auto& k = t.key;
+  const std::vector<int64_t> image = {scheme.input.channels, scheme.input.height, scheme.input.width};
+  const std::vector<int64_t> measured(k.input.begin() + std::min<size_t>(1, k.input.size()), k.input.end());
+  if ((!scheme.model.empty() && k.model != scheme.model) || measured != image)
+    fail("the latency table {} was measured for {} on {}x{}x{} inputs, this scheme is for {} on {}x{}x{}", path, k.model,
+         measured.size() > 0 ? measured[0] : 0, measured.size() > 1 ? measured[1] : 0, measured.size() > 2 ? measured[2] : 0,
+         scheme.model, image[0], image[1], image[2]);
+  if (k.M != scheme.M || k.layout != scheme.layout)
+    fail("the latency table {} was measured for M = {} ({}), this scheme has M = {} ({})", path, k.M, to_string(k.layout),
+         scheme.M, to_string(scheme.layout));
+  auto costs = std::make_shared<LatencyCosts>();
+  costs->table = path;
+  for (const auto& l : scheme.layers) {
+    auto& by_n = costs->ms[l.name];
+    by_n[l.M] = t.ms(l.name, k.M);  // fails naming a layer the table lacks
+    if (!l.searchable) continue;
+    for (int64_t n : candidates)
+      if (n < l.M) by_n[n] = t.ms(l.name, n);  // fails naming an N the table lacks
+    if (l.N < l.M) by_n[l.N] = t.ms(l.name, l.N);
+  }
+  scheme.latency = std::move(costs);
 }
 
 nlohmann::json to_json(const LatencyTable& t) {

@@ -337,7 +337,10 @@ ExperimentSpec load_experiment(const std::string& path) {
   if (s.dense_checkpoint.empty() == s.dense_train.empty())
     fail("{}: 'dense' needs exactly one of 'checkpoint' (a dense model) or 'train' (a training config)", path);
   s.budgets = get(j, "budgets", path, std::vector<std::string>{});
-  for (const auto& b : s.budgets) parse_target(b);
+  for (const auto& b : s.budgets)
+    if (parse_target(b).kind == TargetKind::Latency)
+      fail("{}: budget {}: experiments take params and flops budgets; a latency budget runs as `domino search --target "
+           "{} --latency-table FILE`", path, b, b);
   s.schemes = get(j, "schemes", path, std::vector<std::string>{});
   for (const auto& name : s.schemes)
     if (!kSchemes.count(name)) fail_unknown("scheme source", name, {kSchemes.begin(), kSchemes.end()}, path);

@@ -122,6 +122,7 @@ Scheme to_fixed_n(Scheme scheme) {
     l.N = 1;
   }
   scheme.policy = Policy::FixedN;
+  scheme.latency = nullptr;  // measured at M; 1:(M/N) is another kernel, not in the table
   return scheme;
 }
 

@@ -41,8 +41,8 @@ std::vector<int64_t> positive_dims(const nlohmann::json& j, const std::string& s
 Target parse_target(const std::string& text) {
   const auto colon = text.find(':');
   const std::string kind = text.substr(0, colon);
-  if (colon == std::string::npos || (kind != "params" && kind != "flops"))
-    fail("target '{}' must be params:S or flops:S (e.g. params:0.875)", text);
+  if (colon == std::string::npos || (kind != "params" && kind != "flops" && kind != "latency"))
+    fail("target '{}' must be params:S, flops:S or latency:S (e.g. params:0.875)", text);
   Target t;
   t.kind = kTargetKinds.parse(kind, "target kind");
   try {
@@ -61,7 +61,41 @@ std::string to_string(const Target& t) { return fmt::format("{}:{}", to_string(t
 
 std::string to_string(TargetKind kind) { return kTargetKinds.name(kind); }
 
-std::string describe(TargetKind kind) { return kind == TargetKind::Flops ? "FLOPs reduction" : "param sparsity"; }
+std::string describe(TargetKind kind) {
+  switch (kind) {
+    case TargetKind::Flops: return "FLOPs reduction";
+    case TargetKind::Latency: return "latency reduction";
+    case TargetKind::Params: break;
+  }
+  return "param sparsity";
+}
+
+double LatencyCosts::at(const std::string& layer, int64_t N) const {
+  const auto it = ms.find(layer);
+  if (it == ms.end()) fail("the latency table {} has no layer '{}'", table, layer);
+  const auto n = it->second.find(N);
+  if (n == it->second.end()) fail("the latency table {} has no time for {} at N = {}", table, layer, N);
+  return n->second;
+}
+
+double Scheme::dense_latency_ms() const {
+  if (!latency) fail("a latency needs a latency table (domino latency-table; --latency-table FILE)");
+  return sum_layers(layers, [&](const auto& l) { return latency->at(l.name, l.M); });
+}
+
+double Scheme::sparse_latency_ms() const {
+  if (!latency) fail("a latency needs a latency table (domino latency-table; --latency-table FILE)");
+  return sum_layers(layers, [&](const auto& l) { return latency->at(l.name, std::min(l.N, l.M)); });
+}
+
+double Scheme::achieved(TargetKind kind) const {
+  switch (kind) {
+    case TargetKind::Flops: return flops_reduction();
+    case TargetKind::Latency: return latency_reduction();
+    case TargetKind::Params: break;
+  }
+  return param_sparsity();
+}
 
 std::string to_string(Policy policy) { return kPolicies.name(policy); }
 
@@ -116,6 +150,40 @@ std::vector<Decision> decisions_from_json(const nlohmann::json& json) {
   return out;
 }
 
+namespace {
+
+// The table a scheme's latency came from, its totals and each layer's times at every N.
+nlohmann::json latency_json(const Scheme& s) {
+  nlohmann::json layers = nlohmann::json::object();
+  for (const auto& [name, by_n] : s.latency->ms) {
+    nlohmann::json ms = nlohmann::json::object();
+    for (const auto& [n, v] : by_n) ms[std::to_string(n)] = v;
+    layers[name] = ms;
+  }
+  return {{"table", s.latency->table}, {"dense_ms", s.dense_latency_ms()}, {"sparse_ms", s.sparse_latency_ms()},
+          {"reduction", s.latency_reduction()}, {"ms", layers}};
+}
+
+std::shared_ptr<const LatencyCosts> latency_from_json(const nlohmann::json& j, const std::string& source) {
+  auto costs = std::make_shared<LatencyCosts>();
+  costs->table = j.at("table").get<std::string>();
+  for (const auto& [name, by_n] : j.at("ms").items())
+    for (const auto& [n, v] : by_n.items()) {
+      size_t used = 0;
+      long long N = 0;
+      try {
+        N = std::stoll(n, &used);
+      } catch (const std::logic_error&) {
+        used = 0;
+      }
+      if (used != n.size() || N < 1) fail("{}: latency of layer {} at N = '{}' (not a whole number)", source, name, n);
+      costs->ms[name][N] = v.get<double>();
+    }
+  return costs;
+}
+
+}  // namespace
+
 nlohmann::json to_json(const Scheme& s) {
   nlohmann::json layers = nlohmann::json::array();
   for (const auto& l : s.layers) {
@@ -143,7 +211,8 @@ nlohmann::json to_json(const Scheme& s) {
           {"layers", layers},
           {"options", s.options},
           {"run", s.run},
-          {"decisions", to_json(s.decisions)}};
+          {"decisions", to_json(s.decisions)},
+          {"latency", s.latency ? latency_json(s) : nlohmann::json(nullptr)}};
 }
 
 Scheme scheme_from_json(const nlohmann::json& j, const std::string& source) {
@@ -182,6 +251,7 @@ Scheme scheme_from_json(const nlohmann::json& j, const std::string& source) {
     s.options = j.value("options", nlohmann::json::object());
     s.run = j.value("run", nlohmann::json::object());
     s.decisions = decisions_from_json(j.value("decisions", nlohmann::json::array()));
+    if (j.contains("latency") && !j.at("latency").is_null()) s.latency = latency_from_json(j.at("latency"), source);
     return s;
   } catch (const nlohmann::json::exception& e) {
     fail("{} is a malformed scheme file: {}", source, e.what());
@@ -324,6 +394,9 @@ std::string format_scheme_table(const Scheme& s) {
                      s.param_sparsity(), s.sparse_params() / 1e6, s.dense_params() / 1e6, s.flops_reduction(),
                      s.sparse_flops() / 1e6, s.dense_flops() / 1e6,
                      s.target ? fmt::format("; target {}", to_string(*s.target)) : "");
+  if (s.latency)
+    out += fmt::format("latency reduction {:.4f} ({:.3f} ms of {:.3f} ms over these layers, by the table {})\n",
+                       s.latency_reduction(), s.sparse_latency_ms(), s.dense_latency_ms(), s.latency->table);
   return out;
 }
 

@@ -29,15 +29,16 @@ const OptionTable<SearchOptions>& search_options() {
                [](const std::string& text, const std::string&) { return parse_layout(text); },
                "group formation: NHWC (along input channels) or NCHW")
           .add("candidates", &O::candidates, kCandidateSets, "N candidates: pow2 (1, 2, 4, ..., M) or all (1..M)")
-          .add("beta1", &O::beta1, "weight of computational complexity in eta (default 0.5 for params, 0.8 for flops)")
-          .add("beta2", &O::beta2, "weight of redundancy in eta (default 0.5 for params, 0.2 for flops)")
+          .add("beta1", &O::beta1, "weight of computational complexity in eta (default 0.5 for params, 0.8 for flops and latency)")
+          .add("beta2", &O::beta2, "weight of redundancy in eta (default 0.5 for params, 0.2 for flops and latency)")
           .add("eta", &O::use_eta, "layer-wise eta in the penalty (false: the ablation, eta = 1 for every layer)")
           .add("policy", &O::policy, kPolicies, "fixed-m, or fixed-n (map N:M to 1:(M/N) at the end)")
           .add("lambda", &O::lambda, "penalty factor lambda")
           .add("kp", &O::kp, "apply the penalty every kp iterations")
           .add("kc", &O::kc, "check the layers every kc iterations")
           .add("vr", &O::vr, "vote ratio")
-          .add("exclude", &O::exclude, "layer-name globs to keep dense (repeatable), e.g. conv1 'layer3.*'");
+          .add("exclude", &O::exclude, "layer-name globs to keep dense (repeatable), e.g. conv1 'layer3.*'")
+          .add("latency-table", &O::latency_table, "a table from `domino latency-table` for the model: needed by a latency:R target, whose complexity term then counts each layer's measured time");
   return table;
 }
 
@@ -69,6 +70,8 @@ DominoSearch::DominoSearch(Network& model, Scheme scheme, SearchOptions options)
     : scheme_(std::move(scheme)), options_(std::move(options)), candidates_(candidate_ns(options_.M, options_.candidates)),
       erk_(scheme_.layers.size(), 0.0), eta_(scheme_.layers.size(), 1.0) {
   validate(options_);
+  if (options_.target.kind == TargetKind::Latency && !scheme_.latency)
+    fail("a latency target needs the scheme's layer times: give a latency table (--latency-table FILE)");
   std::vector<std::vector<int64_t>> shapes;
   std::vector<size_t> searchable;
   for (size_t i = 0; i < scheme_.layers.size(); ++i) {
@@ -122,18 +125,21 @@ void DominoSearch::update_eta() {
     std::fill(eta_.begin(), eta_.end(), 1.0);
     return;
   }
-  double max_flops = 0, max_d = -1e300, max_abs_d = 0;
+  // c_i: the layer's FLOPs at its N, or under a latency budget its measured time at its N.
+  const bool latency = options_.target.kind == TargetKind::Latency;
+  auto cost = [&](const LayerScheme& l) { return latency ? scheme_.latency->at(l.name, l.N) : l.sparse_flops(); };
+  double max_cost = 0, max_d = -1e300, max_abs_d = 0;
   std::vector<double> d(scheme_.layers.size(), 0.0);
   for (const auto& layer : layers_) {
     const auto& l = scheme_.layers[layer->index];
-    max_flops = std::max(max_flops, l.sparse_flops());
+    max_cost = std::max(max_cost, cost(l));
     d[layer->index] = erk_[layer->index] - (1.0 - static_cast<double>(l.N) / static_cast<double>(l.M));
     max_d = std::max(max_d, d[layer->index]);
     max_abs_d = std::max(max_abs_d, std::abs(d[layer->index]));
   }
   for (const auto& layer : layers_) {
     const size_t i = layer->index;
-    const double c = max_flops > 0 ? scheme_.layers[i].sparse_flops() / max_flops : 0.0;
+    const double c = max_cost > 0 ? cost(scheme_.layers[i]) / max_cost : 0.0;
     const double r = (max_d < 0.01 || max_abs_d == 0) ? 0.0 : d[i] / max_abs_d;
     eta_[i] = options_.beta1_value() * c + options_.beta2_value() * r;
   }

@@ -72,6 +72,12 @@ LatencyKey latency_key(const std::string& model_name, const std::string& dataset
 
 std::string cpu_name();  // the processor's model name (/proc/cpuinfo), or "unknown"
 
+// Reads the table in `path` and gives `scheme` its layer times (Scheme::latency), after
+// checking that it was measured for the scheme's model, input, M and layout and holds every
+// layer at every N in `candidates` (with M, dense, always): a search fails before training,
+// not half-way.
+void attach_latency_table(Scheme& scheme, const std::string& path, const std::vector<int64_t>& candidates);
+
 nlohmann::json to_json(const LatencyTable& table);
 // A table from its JSON (a file `source`); fails naming the file on anything else.
 LatencyTable latency_table_from_json(const nlohmann::json& j, const std::string& source);

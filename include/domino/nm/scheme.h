@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -30,10 +32,12 @@ struct LayerScheme {
 
 // What a budget constrains: the prunable layers' parameters ("params": param sparsity) or
 // their multiply-accumulates ("flops": FLOPs reduction).
-enum class TargetKind { Params, Flops };
-inline constexpr EnumNames<TargetKind, 2> kTargetKinds{{{{TargetKind::Params, "params"}, {TargetKind::Flops, "flops"}}}};
+// What a budget counts: weights, multiply-adds, or measured time (a latency table's).
+enum class TargetKind { Params, Flops, Latency };
+inline constexpr EnumNames<TargetKind, 3> kTargetKinds{
+    {{{TargetKind::Params, "params"}, {TargetKind::Flops, "flops"}, {TargetKind::Latency, "latency"}}}};
 std::string to_string(TargetKind kind);
-std::string describe(TargetKind kind);  // "param sparsity", "FLOPs reduction"
+std::string describe(TargetKind kind);  // "param sparsity", "FLOPs reduction", "latency reduction"
 
 struct Target {
   TargetKind kind = TargetKind::Params;
@@ -55,6 +59,14 @@ struct Decision {
   double param_sparsity = 0, flops_reduction = 0;
 };
 
+// Each layer's measured time at each N (ms; N = M: dense), taken from a latency table
+// (engine/latency_table.h) for a `latency` budget; `table` names the file it came from.
+struct LatencyCosts {
+  std::string table;
+  std::map<std::string, std::map<int64_t, double>> ms;
+  double at(const std::string& layer, int64_t N) const;  // fails naming a missing layer or N
+};
+
 struct Scheme {
   std::string model, dataset, source;  // source: dominosearch, uniform, erk, authors, ...
   ImageShape input;
@@ -73,7 +85,12 @@ struct Scheme {
   double sparse_flops() const;
   double param_sparsity() const { return 1.0 - sparse_params() / dense_params(); }
   double flops_reduction() const { return 1.0 - sparse_flops() / dense_flops(); }
-  double achieved(TargetKind kind) const { return kind == TargetKind::Flops ? flops_reduction() : param_sparsity(); }
+  // Measured time, Σ over the layers at their N, from `latency` (fails without it).
+  std::shared_ptr<const LatencyCosts> latency;  // kept in scheme.json with the table's name
+  double dense_latency_ms() const;
+  double sparse_latency_ms() const;
+  double latency_reduction() const { return 1.0 - sparse_latency_ms() / dense_latency_ms(); }
+  double achieved(TargetKind kind) const;
 };
 
 // Every prunable layer dense (N = M). Layers matching an `exclude` glob, or whose size is

@@ -25,7 +25,7 @@ struct SearchOptions {
   int64_t M = 16;
   Layout layout = Layout::NHWC;
   CandidateSet candidates = CandidateSet::Pow2;
-  std::optional<double> beta1, beta2;  // unset: 0.5/0.5 for params, 0.8/0.2 for flops
+  std::optional<double> beta1, beta2;  // unset: 0.5/0.5 for params, 0.8/0.2 for flops and latency
   bool use_eta = true;                 // false: the ablation, η = 1 everywhere
   Policy policy = Policy::FixedM;      // fixed-n: map the result N:M -> 1:(M/N)
   double lambda = 0.1;                 // penalty factor
@@ -34,8 +34,13 @@ struct SearchOptions {
   double vr = 0.75;                    // vote ratio
   std::vector<std::string> exclude;    // globs of layer names kept dense
 
-  double beta1_value() const { return beta1.value_or(target.kind == TargetKind::Flops ? 0.8 : 0.5); }
-  double beta2_value() const { return beta2.value_or(target.kind == TargetKind::Flops ? 0.2 : 0.5); }
+  // A latency table (domino latency-table) for a latency target; with any target its times
+  // are recorded in the scheme.
+  std::string latency_table;
+
+  // Latency, like FLOPs, is a complexity budget: it takes the FLOPs defaults.
+  double beta1_value() const { return beta1.value_or(target.kind == TargetKind::Params ? 0.5 : 0.8); }
+  double beta2_value() const { return beta2.value_or(target.kind == TargetKind::Params ? 0.5 : 0.2); }
   nlohmann::json to_json() const;  // every option, β resolved: the record in scheme.json
 };
 
