@@ -92,7 +92,7 @@ class Runner {
     result.report_html = render_report(spec_.name, result.table_md, schemes);
     if (writes())
       for (const auto& [file, text] : {std::pair{"results.md", &result.table_md}, {"results.csv", &result.table_csv},
-                                     {"report.html", &result.report_html}})
+                                       {"report.html", &result.report_html}})
         write_file_atomic((out_ / file).string(), [body = text](std::ostream& out) { out << *body; });  // (clang: no captured bindings)
     return result;
   }
