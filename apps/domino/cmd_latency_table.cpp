@@ -17,8 +17,8 @@ namespace {
 
 void print_table(const engine::LatencyTable& t) {
   const auto& k = t.key;
-  fmt::print("{} on {}, input {}, {} threads, {} kernels, {}; medians of {} timed forwards (ms)\n", k.model, k.dataset,
-             fmt::join(k.input, "x"), k.threads, k.isa, k.cpu, t.repeats);
+  fmt::print("{} on {}, input {}, {} threads, {} kernels, {}; medians of {} timed forwards a round (ms)\n", k.model,
+             k.dataset, fmt::join(k.input, "x"), k.threads, k.isa, k.cpu, t.repeats);
   fmt::print("{:<24}", "layer");
   for (int64_t n : k.candidates) fmt::print(" {:>9}", fmt::format("{}:{}", n, k.M));
   fmt::print(" {:>9}\n", "dense");
@@ -62,6 +62,9 @@ void add_latency_table_command(CLI::App& app) {
   a->options.add(command, train_options(), inference_defaults(1), {"batch-size", "threads"});
   command->add_option("--repeats", a->latency.repeats, "timed forwards per candidate")->check(CLI::PositiveNumber)->capture_default_str();
   command->add_option("--warmup", a->latency.warmup, "untimed forwards first")->check(CLI::NonNegativeNumber)->capture_default_str();
+  command->add_option("--rounds", a->latency.rounds, "rounds over the candidates, interleaved; the median round counts")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   command->add_option("--out", a->out, "the table's file (JSON): reused if it matches, else written")->required();
   command->add_flag("--force", a->force, "measure again even if --out holds a table for the same key");
   command->add_flag("--json", a->json, "print the table as JSON");
@@ -90,7 +93,7 @@ void add_latency_table_command(CLI::App& app) {
       a->latency.on_step = [&](int64_t done, int64_t total) {
         if (!progress) progress.emplace("latency-table", total);
         if (done == total) progress->finish(done, "");
-        else progress->update(done, fmt::format("{}:{} measured", a->latency.candidates[done - 1], a->latency.M));
+        else progress->update(done, fmt::format("{}:{} measured", a->latency.candidates[(done - 1) % a->latency.candidates.size()], a->latency.M));
       };
       make_model(a->model, {spec.shape.channels, spec.num_classes});  // an unknown model fails before any timing
       table = engine::measure_latency_table(a->model, {spec.shape.channels, spec.num_classes}, spec.shape, a->dataset, a->latency);

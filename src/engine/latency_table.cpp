@@ -97,24 +97,27 @@ LatencyTable measure_latency_table(const std::string& model_name, ModelOptions m
   t.key = latency_key(model_name, dataset, shape, o);
   t.warmup = o.warmup;
   t.repeats = o.repeats;
+  t.rounds = std::max<int64_t>(1, o.rounds);
   torch::manual_seed(0);
   const auto input = torch::randn({o.batch_size, shape.channels, shape.height, shape.width});
   const Scheme dense = dense_scheme(build_layer_table(*make_model(model_name, model_options), shape), o.M, o.layout);
   BenchOptions bench;
   bench.warmup = o.warmup;
   bench.repeats = o.repeats;
-  std::map<std::string, std::vector<double>> dense_runs;  // each layer's dense time, once per candidate
-  std::map<std::string, std::map<int64_t, double>> engine_ms;
+  std::map<std::string, std::vector<double>> dense_runs;  // each layer's dense time, once per run
+  std::map<std::string, std::map<int64_t, std::vector<double>>> engine_runs;
   std::vector<double> model_runs;
-  for (size_t i = 0; i < ns.size(); ++i) {
+  const int64_t runs = t.rounds * static_cast<int64_t>(ns.size());
+  for (int64_t run = 0; run < runs; ++run) {
+    const int64_t n = ns[static_cast<size_t>(run) % ns.size()];
     auto model = make_model(model_name, model_options);  // fresh: a switch to the engine is not undone
-    const auto scheme = uniform_scheme(dense, ns[i]);
+    const auto scheme = uniform_scheme(dense, n);
     load_module_state(*model, pruned_state(module_state(*model), scheme), model_name);
     const auto timing = bench_inference(*model, scheme, input, bench);
     for (const auto& [name, ms] : timing.dense_layer_ms) dense_runs[name].push_back(ms);
-    for (const auto& l : timing.layers) engine_ms[l.name][ns[i]] = l.nm_ms;
+    for (const auto& l : timing.layers) engine_runs[l.name][n].push_back(l.nm_ms);
     model_runs.push_back(timing.dense_ms);
-    if (o.on_step) o.on_step(static_cast<int64_t>(i + 1), static_cast<int64_t>(ns.size()));
+    if (o.on_step) o.on_step(run + 1, runs);
   }
   t.model_dense_ms = median(model_runs);
   for (const auto& layer : dense.layers) {
@@ -124,9 +127,9 @@ LatencyTable measure_latency_table(const std::string& model_name, ModelOptions m
     row.name = layer.name;
     row.dense_ms = median(runs->second);
     for (int64_t n : ns) {
-      const auto& by_n = engine_ms[layer.name];
+      const auto& by_n = engine_runs[layer.name];
       const auto it = by_n.find(n);
-      row.ms[n] = it == by_n.end() ? row.dense_ms : it->second;  // the engine keeps it dense at this N
+      row.ms[n] = it == by_n.end() ? row.dense_ms : median(it->second);  // not found: the engine keeps it dense at N
     }
     t.layers.push_back(std::move(row));
   }
@@ -166,7 +169,7 @@ nlohmann::json to_json(const LatencyTable& t) {
     layers.push_back({{"name", l.name}, {"dense_ms", l.dense_ms}, {"ms", ms}});
   }
   return {{"format", kFormat}, {"version", kVersion}, {"key", key_json(t.key)}, {"warmup", t.warmup},
-          {"repeats", t.repeats}, {"model_dense_ms", t.model_dense_ms}, {"layers_dense_ms", t.dense_ms()},
+          {"repeats", t.repeats}, {"rounds", t.rounds}, {"model_dense_ms", t.model_dense_ms}, {"layers_dense_ms", t.dense_ms()},
           {"layers", layers}};
 }
 
@@ -187,6 +190,7 @@ LatencyTable latency_table_from_json(const nlohmann::json& j, const std::string&
     t.key.candidates = k.at("candidates").get<std::vector<int64_t>>();
     t.warmup = j.at("warmup").get<int64_t>();
     t.repeats = j.at("repeats").get<int64_t>();
+    t.rounds = j.at("rounds").get<int64_t>();
     t.model_dense_ms = j.at("model_dense_ms").get<double>();
     for (const auto& l : j.at("layers")) {
       LayerLatency row;

@@ -40,7 +40,7 @@ struct LayerLatency {
 
 struct LatencyTable {
   LatencyKey key;
-  int64_t warmup = 0, repeats = 0;
+  int64_t warmup = 0, repeats = 0, rounds = 0;
   double model_dense_ms = 0;  // the whole dense forward (prunable layers and the rest)
   std::vector<LayerLatency> layers;
 
@@ -56,13 +56,17 @@ struct LatencyOptions {
   int64_t M = 16;
   Layout layout = Layout::NHWC;
   std::vector<int64_t> candidates;  // Ns below M to measure
-  int64_t warmup = 3, repeats = 20;
+  int64_t warmup = 3, repeats = 20;  // per candidate and round
+  // Rounds over all the candidates, interleaved: a burst of load from another process lands
+  // in one round of some candidates, and the median over the rounds leaves it out.
+  int64_t rounds = 3;
   std::function<void(int64_t, int64_t)> on_step;  // (done, total) candidate measurements
 };
 
 // Measures `model_name` (untrained weights made N:M at each candidate N in turn; the engine's
-// speed depends on shapes and N, not on values) on a random input of `shape`: medians of
-// `repeats` timed forwards, each layer timed inside the running model.
+// speed depends on shapes and N, not on values) on a random input of `shape`: each layer
+// timed inside the running model, the median of `repeats` forwards, in `rounds` interleaved
+// rounds whose median is the table's.
 LatencyTable measure_latency_table(const std::string& model_name, ModelOptions model_options, ImageShape shape,
                                    const std::string& dataset, const LatencyOptions& options);
 
