@@ -103,7 +103,9 @@ TEST(CliDist, MismatchedAndLostRanksAreErrorsNotHangs) {
     return r == 1 ? std::string("timeout -s KILL 4 ") : std::string();
   });
   EXPECT_NE(killed[1].exit_code, 0);
-  test::expect_clean_error(killed[0], {"data-parallel", "failed on rank 0 of 2: rank 1 is lost"}, /*only_line=*/false);
+  // (Killed after 4 s, maybe before the rendezvous on a slow machine: then the rendezvous is
+  // what fails. AKilledRunResumesToTheUninterruptedWeights kills once training runs.)
+  test::expect_clean_error(killed[0], {"data-parallel", "failed on rank 0 of 2"}, /*only_line=*/false);
 }
 
 TEST(CliDist, DominoLaunchAndTorchrunStartTheSameRun) {
