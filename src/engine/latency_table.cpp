@@ -39,11 +39,12 @@ bool LatencyKey::operator==(const LatencyKey& o) const { return key_json(*this) 
 std::string cpu_name() {
   std::ifstream in("/proc/cpuinfo");
   std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("model name", 0) == 0) {
-      const auto colon = line.find(':');
-      if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
-    }
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) != 0) continue;
+    const auto colon = line.find(':');
+    const auto value = colon == std::string::npos ? colon : line.find_first_not_of(" \t", colon + 1);
+    if (value != std::string::npos) return line.substr(value);
+  }
   return "unknown";
 }
 
