@@ -102,6 +102,15 @@ TEST(LatencyTable, TheCommandKeepsItsTableAndMeasuresAnotherKeyOnlyWhenTold) {
   EXPECT_EQ(read_json_file(dir / "u.json").at("latency").at("table"), dir / "lat.json");
   const auto shown = test::run_domino("scheme show --scheme " + (dir / "u.json"));
   EXPECT_NE(shown.output.find("latency reduction"), std::string::npos) << shown.output;
+  // The truth check: bench-infer of a scheme with times sets the table's prediction against
+  // what it measures for the same layers (both sums present; how close is noise here).
+  const auto bench = test::run_domino("bench-infer --model resnet8 --dataset mnist --scheme " + (dir / "u.json") +
+                                      " --prune --batch-size 4 --threads 1 --repeats 3 --json");
+  ASSERT_EQ(bench.exit_code, 0) << bench.output;
+  const auto check = nlohmann::json::parse(bench.output.substr(bench.output.find('{'))).at("latency_table");
+  EXPECT_EQ(check.at("table"), dir / "lat.json");
+  EXPECT_GT(check.at("predicted_ms").get<double>(), 0.0);
+  EXPECT_GT(check.at("measured_ms").get<double>(), 0.0);
   test::expect_clean_error(test::run_domino("scheme uniform --model resnet20 --dataset mnist --N 2 --M 8" + table +
                                             " --out " + (dir / "v.json")),
                            {"measured for resnet8", "resnet20"});

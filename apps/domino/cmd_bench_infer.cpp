@@ -33,6 +33,23 @@ nlohmann::json to_json(const engine::InferenceTiming& t, const std::string& dens
           {"folded_batchnorms", t.switched.folded_batchnorms}, {"max_abs_diff", t.max_abs_diff}, {"same_top1", t.same_top1}};
 }
 
+// What the scheme's latency table predicted for its prunable layers against what was just
+// measured for them (the engine's layers, and LibTorch's time of those it kept dense): the
+// truth check of a latency budget. Null without a table in the scheme.
+nlohmann::json table_check(const engine::InferenceTiming& t, const Scheme& scheme) {
+  if (!scheme.latency) return nullptr;
+  std::map<std::string, double> measured = t.dense_layer_ms;  // layers kept dense: LibTorch's time
+  for (const auto& l : t.layers) measured[l.name] = l.nm_ms;
+  double predicted = 0, got = 0;
+  for (const auto& l : scheme.layers) {
+    const auto it = measured.find(l.name);
+    if (it == measured.end()) continue;  // not timed alone (rare): left out of both sums
+    predicted += scheme.latency->at(l.name, std::min(l.N, l.M));
+    got += it->second;
+  }
+  return {{"table", scheme.latency->table}, {"predicted_ms", predicted}, {"measured_ms", got}};
+}
+
 void print_table(const engine::InferenceTiming& t, const std::string& model, int64_t repeats, const std::string& dense_format) {
   fmt::print("{}: batch {}, {} threads, engine kernels {}, dense forward {}; medians of {} timed forwards\n", model,
              t.batch_size, t.threads, t.isa, dense_format, repeats);
@@ -112,8 +129,18 @@ void add_bench_infer_command(CLI::App& app) {
       else progress->update(done, done <= total / 2 ? "dense" : "N:M engine");
     };
     const auto timing = engine::bench_inference(*m.model, scheme, input, a->bench);
-    if (a->json) fmt::print("{}\n", json_text(to_json(timing, a->dense_format), 2));
-    else print_table(timing, m.config.model, a->bench.repeats, a->dense_format);
+    const auto check = table_check(timing, scheme);
+    if (a->json) {
+      auto j = to_json(timing, a->dense_format);
+      j["latency_table"] = check;
+      fmt::print("{}\n", json_text(j, 2));
+      return;
+    }
+    print_table(timing, m.config.model, a->bench.repeats, a->dense_format);
+    if (!check.is_null())
+      fmt::print("latency table {}: predicted {:.3f} ms for the prunable layers, measured {:.3f} ms ({:+.1f} %)\n",
+                 check["table"].get<std::string>(), check["predicted_ms"].get<double>(), check["measured_ms"].get<double>(),
+                 100 * (check["measured_ms"].get<double>() / check["predicted_ms"].get<double>() - 1));
   });
 }
 
