@@ -39,6 +39,12 @@ TEST(Experiment, RunsTheGridWritesResultsAndCachesCells) {
   EXPECT_EQ(std::count(result.table_csv.begin(), result.table_csv.end(), '\n'), 7);
   EXPECT_NE(result.report_html.find("<svg"), std::string::npos);
   EXPECT_NE(result.report_html.find("Dominoes falling"), std::string::npos);
+  // Top-1 with its seed spread against each budget measure, and per-layer densities as bars
+  // side by side (fixed-n has dominosearch's densities: it must not hide it).
+  EXPECT_NE(result.report_html.find("Top-1 against param sparsity"), std::string::npos);
+  EXPECT_NE(result.report_html.find("Top-1 against FLOPs reduction"), std::string::npos);
+  EXPECT_NE(result.report_html.find("(2 seeds)"), std::string::npos);
+  EXPECT_NE(result.report_html.find("<rect"), std::string::npos);
   for (const char* file : {"results.md", "results.csv", "report.html", "dense/checkpoint.pt", "dominosearch/params-0.75/scheme.json",
                            "cells/uniform/params-0.75/seed1/pruned.pt"})
     EXPECT_TRUE(test::fs::exists(dir.path() / "out" / file)) << file;

@@ -89,7 +89,7 @@ class Runner {
     }
     result.table_md = results_markdown(result.cells);
     result.table_csv = results_csv(result.cells);
-    result.report_html = render_report(spec_.name, result.table_md, schemes);
+    result.report_html = render_report(spec_.name, result.cells, schemes);
     if (writes())
       for (const auto& [file, text] : {std::pair{"results.md", &result.table_md}, {"results.csv", &result.table_csv},
                                        {"report.html", &result.report_html}})

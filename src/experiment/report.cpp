@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 
@@ -47,32 +48,89 @@ std::string escape(const std::string& s) {
 
 const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"};
 
+// Horizontal grid lines with their values, for charts whose y runs from `lo` (at `bottom`)
+// to `hi` (at `top`).
+std::string y_grid(double lo, double hi, double left, double right, double bottom, double top, const char* format) {
+  std::string svg;
+  for (int k = 0; k <= 4; ++k) {
+    const double v = lo + (hi - lo) * k / 4.0, py = bottom - (v - lo) / (hi - lo) * (bottom - top);
+    svg += fmt::format("<line x1='{}' x2='{}' y1='{:.1f}' y2='{:.1f}' stroke='#ddd'/><text x='5' y='{:.1f}'>{}</text>\n", left,
+                       right, py, py, py + 3, fmt::format(fmt::runtime(format), v));
+  }
+  return svg;
+}
+
+// Per-layer density as grouped bars: each layer's slot holds one bar per scheme, side by
+// side, so schemes of equal density (a search and its fixed-N mapping) never hide each other.
 std::string density_chart(const std::string& budget, const std::vector<const Scheme*>& schemes) {
   const auto& layers = schemes.front()->layers;
-  const double width = 900, height = 260, left = 50, bottom = 200, top = 20;
-  const double step = (width - left - 20) / static_cast<double>(std::max<size_t>(layers.size() - 1, 1));
-  std::string svg = fmt::format("<h3>Per-layer density N/M at {}</h3>\n<svg width='{}' height='{}' font-size='10'>\n", escape(budget), width, height + 40);
-  for (double y : {0.0, 0.25, 0.5, 0.75, 1.0}) {
-    const double py = bottom - y * (bottom - top);
-    svg += fmt::format("<line x1='{}' x2='{}' y1='{:.1f}' y2='{:.1f}' stroke='#ddd'/><text x='5' y='{:.1f}'>{:.2f}</text>\n", left, width - 20, py, py, py + 3, y);
-  }
+  const double legend = 12 * static_cast<double>(schemes.size());  // above the bars, not on them
+  const double width = 900, height = 260 + legend, left = 50, right = width - 20, top = 20 + legend, bottom = top + 180;
+  const double slot = (right - left) / static_cast<double>(std::max<size_t>(layers.size(), 1));
+  const double bar = 0.8 * slot / static_cast<double>(schemes.size());
+  std::string svg = fmt::format("<h3>Per-layer density N/M at {}</h3>\n<svg width='{}' height='{}' font-size='10'>\n", escape(budget), width, height + 90);
+  svg += y_grid(0, 1, left, right, bottom, top, "{:.2f}");
   for (size_t i = 0; i < layers.size(); ++i)
-    svg += fmt::format("<text transform='translate({:.1f},{}) rotate(60)'>{}</text>\n", left + step * static_cast<double>(i), bottom + 8, escape(layers[i].name));
+    svg += fmt::format("<text transform='translate({:.1f},{}) rotate(60)'>{}</text>\n", left + slot * (static_cast<double>(i) + 0.3),
+                       bottom + 8, escape(layers[i].name));
   for (size_t s = 0; s < schemes.size(); ++s) {
-    std::string points;
     for (size_t i = 0; i < layers.size() && i < schemes[s]->layers.size(); ++i) {
       const auto& l = schemes[s]->layers[i];
-      const double density = static_cast<double>(l.N) / static_cast<double>(l.M);
-      const double x = left + step * static_cast<double>(i), y = bottom - density * (bottom - top);
-      points += fmt::format("{:.1f},{:.1f} ", x, y);
-      svg += fmt::format("<circle cx='{:.1f}' cy='{:.1f}' r='3' fill='{}'><title>{} {}: {}:{}</title></circle>\n", x, y, kColors[s % 6],
-                         escape(schemes[s]->source), escape(l.name), l.N, l.M);
+      const double h = static_cast<double>(l.N) / static_cast<double>(l.M) * (bottom - top);
+      const double x = left + slot * (static_cast<double>(i) + 0.1) + bar * static_cast<double>(s);
+      svg += fmt::format("<rect x='{:.1f}' y='{:.1f}' width='{:.1f}' height='{:.1f}' fill='{}'><title>{} {}: {}:{}</title></rect>\n", x,
+                         bottom - h, bar, h, kColors[s % 6], escape(schemes[s]->source), escape(l.name), l.N, l.M);
     }
-    svg += fmt::format("<polyline points='{}' fill='none' stroke='{}'/>\n", points, kColors[s % 6]);
     svg += fmt::format("<text x='{}' y='{}' fill='{}'>{} ({:.3f} param sparsity, {:.3f} FLOPs reduction)</text>\n", left + 10,
-                       top + 12 * static_cast<double>(s), kColors[s % 6], escape(schemes[s]->source), schemes[s]->param_sparsity(),
+                       12 * static_cast<double>(s + 1), kColors[s % 6], escape(schemes[s]->source), schemes[s]->param_sparsity(),
                        schemes[s]->flops_reduction());
   }
+  return svg + "</svg>\n";
+}
+
+// Top-1 of every (budget, scheme) against how much its scheme removes (`x`): the mean over
+// the seeds with a bar of ± one standard deviation, and each seed as a faint dot.
+std::string tradeoff_chart(const std::vector<CellResult>& cells, double CellResult::*x, const std::string& x_label) {
+  if (cells.empty()) return "";
+  const double width = 900, height = 300, left = 60, right = width - 160, bottom = 260, top = 20;
+  double x_lo = 1e300, x_hi = -1e300, y_lo = 1e300, y_hi = -1e300;
+  for (const auto& c : cells) {
+    x_lo = std::min(x_lo, c.*x), x_hi = std::max(x_hi, c.*x);
+    y_lo = std::min(y_lo, c.top1), y_hi = std::max(y_hi, c.top1);
+  }
+  const double x_pad = std::max(0.02, 0.1 * (x_hi - x_lo)), y_pad = std::max(0.002, 0.1 * (y_hi - y_lo));
+  x_lo -= x_pad, x_hi += x_pad, y_lo -= y_pad, y_hi += y_pad;
+  auto px = [&](double v) { return left + (v - x_lo) / (x_hi - x_lo) * (right - left); };
+  auto py = [&](double v) { return bottom - (v - y_lo) / (y_hi - y_lo) * (bottom - top); };
+  std::string svg = fmt::format("<h3>Top-1 against {}</h3>\n<svg width='{}' height='{}' font-size='10'>\n", escape(x_label), width,
+                                height + 20);
+  svg += y_grid(100 * y_lo, 100 * y_hi, left, right, bottom, top, "{:.2f}%");
+  for (int k = 0; k <= 4; ++k) {
+    const double v = x_lo + (x_hi - x_lo) * k / 4.0;
+    svg += fmt::format("<text x='{:.1f}' y='{}'>{:.3f}</text>\n", px(v) - 10, bottom + 14, v);
+  }
+  svg += fmt::format("<text x='{}' y='{}'>{}</text>\n", (left + right) / 2 - 40, bottom + 30, escape(x_label));
+  std::vector<std::string> schemes;  // colour by scheme, in order of appearance
+  for (const auto& c : cells)
+    if (std::find(schemes.begin(), schemes.end(), c.scheme) == schemes.end()) schemes.push_back(c.scheme);
+  for (const auto& [key, g] : group(cells)) {
+    const auto& first = *g.cells.front();
+    const auto index = static_cast<size_t>(std::find(schemes.begin(), schemes.end(), first.scheme) - schemes.begin());
+    const char* color = kColors[index % 6];
+    // Each scheme a few pixels aside: schemes of the same sparsity (a search and its
+    // fixed-N mapping) stand next to each other, not on top.
+    const double offset = 8 * (static_cast<double>(index) - 0.5 * static_cast<double>(schemes.size() - 1));
+    const double cx = px(first.*x) + offset, mean = g.mean(&CellResult::top1), sd = g.stddev(&CellResult::top1);
+    for (const auto* c : g.cells)
+      svg += fmt::format("<circle cx='{:.1f}' cy='{:.1f}' r='2' fill='{}' fill-opacity='0.35'/>\n", cx, py(c->top1), color);
+    svg += fmt::format("<line x1='{0:.1f}' x2='{0:.1f}' y1='{1:.1f}' y2='{2:.1f}' stroke='{3}'/>"
+                       "<circle cx='{0:.1f}' cy='{4:.1f}' r='4' fill='{3}'><title>{5} at {6}: top-1 {7:.2f} ± {8:.2f} % ({9} seeds)</title></circle>\n",
+                       cx, py(mean - sd), py(mean + sd), color, py(mean), escape(first.scheme), escape(first.budget), 100 * mean,
+                       100 * sd, g.cells.size());
+  }
+  for (size_t s = 0; s < schemes.size(); ++s)
+    svg += fmt::format("<text x='{}' y='{}' fill='{}'>{}</text>\n", right + 15, top + 12 * static_cast<double>(s) + 10,
+                       kColors[s % 6], escape(schemes[s]));
   return svg + "</svg>\n";
 }
 
@@ -126,7 +184,8 @@ std::string results_csv(const std::vector<CellResult>& cells) {
   return out;
 }
 
-std::string render_report(const std::string& name, const std::string& table_md, const std::vector<Scheme>& schemes) {
+std::string render_report(const std::string& name, const std::vector<CellResult>& cells, const std::vector<Scheme>& schemes) {
+  const std::string table_md = results_markdown(cells);
   std::string html = fmt::format(
       "<!doctype html>\n<html><head><meta charset='utf-8'><title>{0}</title>\n"
       "<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}} td,th{{border:1px solid #ccc;padding:3px 8px}}</style>"
@@ -144,7 +203,10 @@ std::string render_report(const std::string& name, const std::string& table_md, 
     html += "</tr>\n";
     header = false;
   }
-  html += "</table>\n<h2>Schemes</h2>\n";
+  html += "</table>\n<h2>Accuracy and what the schemes remove</h2>\n";
+  html += tradeoff_chart(cells, &CellResult::param_sparsity, "param sparsity");
+  html += tradeoff_chart(cells, &CellResult::flops_reduction, "FLOPs reduction");
+  html += "<h2>Schemes</h2>\n";
   std::map<std::string, std::vector<const Scheme*>> by_budget;
   std::vector<std::string> order;
   for (const auto& s : schemes) {

@@ -11,8 +11,9 @@ namespace domino {
 
 std::string results_markdown(const std::vector<CellResult>& cells);  // mean ± std over seeds
 std::string results_csv(const std::vector<CellResult>& cells);       // one row per cell
-// Per budget: each scheme's per-layer density next to the others; per search: the
-// decisions over iterations ("dominoes falling").
-std::string render_report(const std::string& name, const std::string& table_md, const std::vector<Scheme>& schemes);
+// The results table; top-1 (mean ± std over seeds, and each seed) against param sparsity
+// and against FLOPs reduction; per budget each scheme's per-layer density as grouped bars;
+// per search the decisions over iterations ("dominoes falling").
+std::string render_report(const std::string& name, const std::vector<CellResult>& cells, const std::vector<Scheme>& schemes);
 
 }  // namespace domino
