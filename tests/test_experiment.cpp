@@ -7,6 +7,7 @@
 #include "domino/experiment/experiment.h"
 #include "domino/jobs/eval_job.h"
 #include "domino/jobs/train_job.h"
+#include "latency_fixture.h"
 #include "test_util.h"
 
 namespace domino {
@@ -127,6 +128,33 @@ TEST(Experiment, OneSchemeAtTwoBudgetsIsFineTunedOnce) {
   std::ofstream(cell / "config.json") << "[1, 2]";
   expect_error_containing([&] { run_experiment(load_experiment(dir / "exp.yaml")); },
                           {"params-0.75/seed0/config.json", "not a config"});
+}
+
+TEST(Experiment, LatencyBudgetsRunEverySourceAndReportTheirLatency) {
+  test::TempDir dir;
+  write_tiny_experiment(dir, "[dominosearch, uniform, erk]", "[latency:0.6]");
+  const auto table = test::write_latency_table(dir);
+  std::ofstream(dir / "exp.yaml", std::ios::app) << "latency-table: " << table << "\n";
+  const auto result = run_experiment(load_experiment(dir / "exp.yaml"));
+  ASSERT_EQ(result.cells.size(), 6u);  // 3 sources x 2 seeds
+  for (const auto& c : result.cells) {
+    ASSERT_TRUE(c.latency_reduction.has_value()) << c.scheme;
+    EXPECT_GE(*c.latency_reduction, 0.6 - 0.001) << c.scheme;
+  }
+  // The table's sum: 28 ms dense (stem 1, layer1's two convs 10 each, seven layers of 1);
+  // uniform N:8 costs 1 + 27 N / 8, so the densest uniform scheme at latency:0.6 is 2:8.
+  const auto uniform = load_scheme((dir.path() / "out/schemes/uniform/latency-0.6.json").string());
+  EXPECT_EQ(uniform.layers[1].N, 2);
+  EXPECT_NEAR(uniform.latency_reduction(), 1 - (1 + 27 * 2.0 / 8) / 28, 1e-12);
+  EXPECT_NE(result.table_md.find("latency reduction"), std::string::npos) << result.table_md;
+  EXPECT_NE(result.table_csv.find("latency_ms,latency_reduction"), std::string::npos) << result.table_csv;
+  EXPECT_NE(result.report_html.find("Top-1 against latency"), std::string::npos);
+
+  write_tiny_experiment(dir, "[fixed-n]", "[latency:0.6]");
+  std::ofstream(dir / "exp.yaml", std::ios::app) << "latency-table: " << table << "\n";
+  expect_error_containing([&] { load_experiment(dir / "exp.yaml"); }, {"fixed-n", "did not time"});
+  write_tiny_experiment(dir, "[uniform]", "[latency:0.6]");
+  expect_error_containing([&] { load_experiment(dir / "exp.yaml"); }, {"latency:0.6 needs", "latency-table: FILE"});
 }
 
 TEST(Experiment, BadConfigsAreClearErrors) {

@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
-#include "domino/engine/latency_table.h"
 #include "domino/io/checkpoint.h"
 #include "domino/jobs/eval_job.h"
 #include "domino/jobs/search_job.h"
@@ -11,7 +10,7 @@
 #include "domino/models/prunable.h"
 #include "domino/nm/baselines.h"
 #include "domino/search/search.h"
-#include "io/files.h"
+#include "latency_fixture.h"
 #include "test_util.h"
 
 namespace domino {
@@ -275,29 +274,11 @@ TEST_F(SearchJobs, UnreachableTargetsAreRefusedBeforeTraining) {
   expect_error_containing([&] { run_search_job(j); }, {"missing.pt", "not found"});
 }
 
-// A table of made-up times for the fixture's model (resnet8 on 28x28, M = 8): the layers of
-// layer1 cost 10 ms dense, the rest 1 ms; N:8 costs N/8 of that (the stem stays dense).
-std::string write_latency_table(const test::TempDir& dir, double stem_ms = 1.0) {
-  engine::LatencyTable t;
-  t.key = {"resnet8", "mnist", {1, 1, 28, 28}, "test", "portable", 1, 8, Layout::NHWC, {1, 2, 4}};
-  auto model = make_model("resnet8", {1, 10});
-  for (const auto& l : build_layer_table(*model, {1, 28, 28}).layers) {
-    engine::LayerLatency row;
-    row.name = l.name;
-    row.dense_ms = l.name == "conv1" ? stem_ms : l.name.rfind("layer1", 0) == 0 ? 10.0 : 1.0;
-    for (int64_t n : {1, 2, 4}) row.ms[n] = l.name == "conv1" ? stem_ms : row.dense_ms * static_cast<double>(n) / 8;
-    t.layers.push_back(row);
-  }
-  const auto path = dir / fmt::format("lat-{}.json", stem_ms);
-  write_json_file(path, engine::to_json(t));
-  return path;
-}
-
 TEST_F(SearchJobs, ALatencyTargetIsMetByTheTableAndTheSchemeRecordsIt) {
   auto j = job("latency");
   j.options.target = Target{TargetKind::Latency, 0.6};
   expect_error_containing([&] { run_search_job(j); }, {"latency:0.6 needs a latency table", "domino latency-table"});
-  j.options.latency_table = write_latency_table(*dir_);
+  j.options.latency_table = test::write_latency_table(*dir_);
   const auto r = run_search_job(j);
   EXPECT_GE(r.scheme.latency_reduction(), 0.6 - 0.001);
   EXPECT_FALSE(r.scheme.decisions.empty());
@@ -310,7 +291,7 @@ TEST_F(SearchJobs, ALatencyTargetIsMetByTheTableAndTheSchemeRecordsIt) {
   // A stem of 100 ms that no N changes: 0.6 of the sum cannot be saved; refused before training.
   auto unreachable = job("latency-refused");
   unreachable.options.target = Target{TargetKind::Latency, 0.6};
-  unreachable.options.latency_table = write_latency_table(*dir_, 100.0);
+  unreachable.options.latency_table = test::write_latency_table(*dir_, 100.0);
   expect_error_containing([&] { run_search_job(unreachable); }, {"latency:0.6 cannot be reached", "latency reduction"});
   EXPECT_FALSE(test::fs::exists(dir_->path() / "latency-refused" / "checkpoint.pt"));
   // A table of another M.

@@ -12,6 +12,7 @@
 #include "domino/core/report.h"
 #include "domino/core/runtime.h"
 #include "domino/data/datasets.h"
+#include "domino/engine/latency_table.h"
 #include "domino/io/checkpoint.h"
 #include "domino/jobs/train_job.h"
 #include "domino/models/layer_table.h"
@@ -77,6 +78,8 @@ class Runner {
     const auto checkpoint = load_checkpoint(dense);
     dense_config_ = merge_config(TrainConfig{}, checkpoint.config, dense);
     dense_scheme_ = dense_scheme_of(checkpoint);
+    if (!spec_.latency_table.empty())  // the baselines' and cells' latency; checked against the model now
+      engine::attach_latency_table(dense_scheme_, spec_.latency_table, candidate_ns(spec_.M, spec_.candidates));
     ExperimentResult result;
     std::vector<Scheme> schemes;
     for (const auto& budget : spec_.budgets) {
@@ -151,7 +154,9 @@ class Runner {
     }
     const Scheme& base = dense_scheme_;
     Scheme s;
-    if (source == "uniform") {
+    if (source == "uniform" && target.kind == TargetKind::Latency) {
+      s = uniform_at_latency(base, target);
+    } else if (source == "uniform") {
       const double n = static_cast<double>(spec_.M) * (1.0 - target.value);
       const auto candidates = candidate_ns(spec_.M, spec_.candidates);
       if (std::abs(n - std::round(n)) > 1e-9 || std::find(candidates.begin(), candidates.end(), std::llround(n)) == candidates.end())
@@ -163,6 +168,19 @@ class Runner {
     s.target = target;
     if (writes()) save_scheme(s, (out_ / "schemes" / source / (slug(to_string(target)) + ".json")).string());
     return {s, 0.0};
+  }
+
+  // Uniform at a latency budget: the largest candidate N whose scheme meets it by the table
+  // (the densest uniform scheme as fast as asked).
+  Scheme uniform_at_latency(const Scheme& base, const Target& target) const {
+    auto candidates = candidate_ns(spec_.M, spec_.candidates);
+    std::sort(candidates.rbegin(), candidates.rend());
+    for (int64_t n : candidates) {
+      auto s = uniform_scheme(base, n);
+      if (s.latency_reduction() >= target.value - 0.001) return s;
+    }
+    fail("no uniform N:{} reaches {} by the latency table {} (1:{} gives {:.4f})", spec_.M, to_string(target),
+         spec_.latency_table, spec_.M, uniform_scheme(base, candidates.back()).latency_reduction());
   }
 
   std::pair<Scheme, double> searched(const std::string& source, const Target& target, const std::string& dense) {
@@ -185,6 +203,7 @@ class Runner {
     job.options.layout = spec_.layout;
     job.options.candidates = spec_.candidates;
     job.options.use_eta = source == "dominosearch";
+    job.options.latency_table = spec_.latency_table;
     const std::string where = spec_.name + " search";
     job.options = search_options().merge(job.options, pick(spec_.search, kSearchMapOptions), where);
     job.train = merge_config(job.train, pick(spec_.search, kSearchMapTraining), where);
@@ -300,6 +319,10 @@ class Runner {
     c.sparse_flops = scheme.sparse_flops();
     c.param_sparsity = scheme.param_sparsity();
     c.flops_reduction = scheme.flops_reduction();
+    if (scheme.latency) {
+      c.latency_ms = scheme.sparse_latency_ms();
+      c.latency_reduction = scheme.latency_reduction();
+    }
     c.search_seconds = search_seconds;
     c.finetune_seconds = r.train.seconds;
     return c;
@@ -326,7 +349,8 @@ void check_keys(const nlohmann::json& j, const std::set<std::string>& keys, cons
 ExperimentSpec load_experiment(const std::string& path) {
   const auto j = load_yaml_file(path);
   check_keys(j, {"name", "out", "dense", "M", "layout", "candidates", "budgets", "schemes", "seeds", "search", "cache",
-                 "finetune", "threads", "device", "precision", "memory-format", "dist-timeout", "dist-backend"}, path);
+                 "finetune", "latency-table", "threads", "device", "precision", "memory-format", "dist-timeout",
+                 "dist-backend"}, path);
   ExperimentSpec s;
   s.name = get(j, "name", path, fs::path(path).stem().string());
   s.out = get(j, "out", path, "runs/experiments/" + s.name);
@@ -337,13 +361,18 @@ ExperimentSpec load_experiment(const std::string& path) {
   if (s.dense_checkpoint.empty() == s.dense_train.empty())
     fail("{}: 'dense' needs exactly one of 'checkpoint' (a dense model) or 'train' (a training config)", path);
   s.budgets = get(j, "budgets", path, std::vector<std::string>{});
-  for (const auto& b : s.budgets)
-    if (parse_target(b).kind == TargetKind::Latency)
-      fail("{}: budget {}: experiments take params and flops budgets; a latency budget runs as `domino search --target "
-           "{} --latency-table FILE`", path, b, b);
+  s.latency_table = get(j, "latency-table", path, std::string());
   s.schemes = get(j, "schemes", path, std::vector<std::string>{});
   for (const auto& name : s.schemes)
     if (!kSchemes.count(name)) fail_unknown("scheme source", name, {kSchemes.begin(), kSchemes.end()}, path);
+  for (const auto& b : s.budgets) {
+    if (parse_target(b).kind != TargetKind::Latency) continue;
+    if (s.latency_table.empty())
+      fail("{}: budget {} needs the dense model's latency table: latency-table: FILE (made by `domino latency-table`)", path, b);
+    if (std::find(s.schemes.begin(), s.schemes.end(), "fixed-n") != s.schemes.end())
+      fail("{}: budget {}: fixed-n gives layers their own M (1:(M/N)), which the latency table did not time; leave it "
+           "out of a grid with latency budgets", path, b);
+  }
   if (s.budgets.empty() || s.schemes.empty()) fail("{}: needs at least one budget and one scheme", path);
   if (j.contains("seeds"))
     for (const auto& seed : j.at("seeds").is_array() ? j.at("seeds") : nlohmann::json::array({j.at("seeds")}))

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <iterator>
 #include <map>
 
 namespace domino {
@@ -90,12 +92,13 @@ std::string density_chart(const std::string& budget, const std::vector<const Sch
 
 // Top-1 of every (budget, scheme) against how much its scheme removes (`x`): the mean over
 // the seeds with a bar of ± one standard deviation, and each seed as a faint dot.
-std::string tradeoff_chart(const std::vector<CellResult>& cells, double CellResult::*x, const std::string& x_label) {
+std::string tradeoff_chart(const std::vector<CellResult>& cells, const std::function<double(const CellResult&)>& x,
+                           const std::string& x_label) {
   if (cells.empty()) return "";
   const double width = 900, height = 300, left = 60, right = width - 160, bottom = 260, top = 20;
   double x_lo = 1e300, x_hi = -1e300, y_lo = 1e300, y_hi = -1e300;
   for (const auto& c : cells) {
-    x_lo = std::min(x_lo, c.*x), x_hi = std::max(x_hi, c.*x);
+    x_lo = std::min(x_lo, x(c)), x_hi = std::max(x_hi, x(c));
     y_lo = std::min(y_lo, c.top1), y_hi = std::max(y_hi, c.top1);
   }
   const double x_pad = std::max(0.02, 0.1 * (x_hi - x_lo)), y_pad = std::max(0.002, 0.1 * (y_hi - y_lo));
@@ -120,7 +123,7 @@ std::string tradeoff_chart(const std::vector<CellResult>& cells, double CellResu
     // Each scheme a few pixels aside: schemes of the same sparsity (a search and its
     // fixed-N mapping) stand next to each other, not on top.
     const double offset = 8 * (static_cast<double>(index) - 0.5 * static_cast<double>(schemes.size() - 1));
-    const double cx = px(first.*x) + offset, mean = g.mean(&CellResult::top1), sd = g.stddev(&CellResult::top1);
+    const double cx = px(x(first)) + offset, mean = g.mean(&CellResult::top1), sd = g.stddev(&CellResult::top1);
     for (const auto* c : g.cells)
       svg += fmt::format("<circle cx='{:.1f}' cy='{:.1f}' r='2' fill='{}' fill-opacity='0.35'/>\n", cx, py(c->top1), color);
     svg += fmt::format("<line x1='{0:.1f}' x2='{0:.1f}' y1='{1:.1f}' y2='{2:.1f}' stroke='{3}'/>"
@@ -162,25 +165,47 @@ std::string timeline_chart(const Scheme& s) {
 
 }  // namespace
 
+namespace {
+
+bool any_latency(const std::vector<CellResult>& cells) {
+  return std::any_of(cells.begin(), cells.end(), [](const CellResult& c) { return c.latency_ms.has_value(); });
+}
+
+std::string optional_number(const std::optional<double>& v, const char* format) {
+  return v ? fmt::format(fmt::runtime(format), *v) : "";
+}
+
+}  // namespace
+
 std::string results_markdown(const std::vector<CellResult>& cells) {
-  std::string out =
-      "| budget | scheme | top-1 % (mean ± std) | seeds | params (M) | FLOPs (M) | param sparsity | FLOPs reduction | search (s) | fine-tune (s) |\n"
-      "|---|---|---|---|---|---|---|---|---|---|\n";
+  const bool latency = any_latency(cells);  // columns of the latency table, when the experiment has one
+  std::string out = fmt::format(
+      "| budget | scheme | top-1 % (mean ± std) | seeds | params (M) | FLOPs (M) | param sparsity | FLOPs reduction |{} search (s) | fine-tune (s) |\n"
+      "|---|---|---|---|---|---|---|---|{}---|---|\n",
+      latency ? " latency (ms, table) | latency reduction |" : "", latency ? "---|---|" : "");
   for (const auto& [key, g] : group(cells)) {
     const auto& c = *g.cells.front();
-    out += fmt::format("| {} | {} | {:.2f} ± {:.2f} | {} | {:.4f} | {:.2f} | {:.4f} | {:.4f} | {:.0f} | {:.0f} |\n", c.budget, c.scheme,
+    const std::string latency_columns =
+        latency ? fmt::format(" {} | {} |", optional_number(c.latency_ms, "{:.3f}"), optional_number(c.latency_reduction, "{:.4f}")) : "";
+    out += fmt::format("| {} | {} | {:.2f} ± {:.2f} | {} | {:.4f} | {:.2f} | {:.4f} | {:.4f} |{} {:.0f} | {:.0f} |\n", c.budget, c.scheme,
                        100 * g.mean(&CellResult::top1), 100 * g.stddev(&CellResult::top1), g.cells.size(), c.sparse_params / 1e6,
-                       c.sparse_flops / 1e6, c.param_sparsity, c.flops_reduction, c.search_seconds,
+                       c.sparse_flops / 1e6, c.param_sparsity, c.flops_reduction, latency_columns, c.search_seconds,
                        g.mean(&CellResult::finetune_seconds));
   }
   return out;
 }
 
 std::string results_csv(const std::vector<CellResult>& cells) {
-  std::string out = "budget,scheme,seed,top1,top5,sparse_params,sparse_flops,param_sparsity,flops_reduction,search_seconds,finetune_seconds\n";
+  const bool latency = any_latency(cells);
+  std::string out = fmt::format("budget,scheme,seed,top1,top5,sparse_params,sparse_flops,param_sparsity,flops_reduction,{}"
+                                "search_seconds,finetune_seconds\n", latency ? "latency_ms,latency_reduction," : "");
   for (const auto& c : cells)
-    out += fmt::format("{},{},{},{:.6f},{:.6f},{:.0f},{:.0f},{:.6f},{:.6f},{:.1f},{:.1f}\n", c.budget, c.scheme, c.seed, c.top1, c.top5,
-                       c.sparse_params, c.sparse_flops, c.param_sparsity, c.flops_reduction, c.search_seconds, c.finetune_seconds);
+    out += fmt::format("{},{},{},{:.6f},{:.6f},{:.0f},{:.0f},{:.6f},{:.6f},{}{:.1f},{:.1f}\n", c.budget, c.scheme, c.seed, c.top1, c.top5,
+                       c.sparse_params, c.sparse_flops, c.param_sparsity, c.flops_reduction,
+                       latency ? fmt::format("{},{},", optional_number(c.latency_ms, "{:.6f}"),
+                                             optional_number(c.latency_reduction, "{:.6f}"))
+                               : "",
+                       c.search_seconds, c.finetune_seconds);
   return out;
 }
 
@@ -204,8 +229,14 @@ std::string render_report(const std::string& name, const std::vector<CellResult>
     header = false;
   }
   html += "</table>\n<h2>Accuracy and what the schemes remove</h2>\n";
-  html += tradeoff_chart(cells, &CellResult::param_sparsity, "param sparsity");
-  html += tradeoff_chart(cells, &CellResult::flops_reduction, "FLOPs reduction");
+  html += tradeoff_chart(cells, [](const CellResult& c) { return c.param_sparsity; }, "param sparsity");
+  html += tradeoff_chart(cells, [](const CellResult& c) { return c.flops_reduction; }, "FLOPs reduction");
+  if (any_latency(cells)) {  // cells without a latency (fixed-n's own M) are left out of this one
+    std::vector<CellResult> timed;
+    std::copy_if(cells.begin(), cells.end(), std::back_inserter(timed), [](const CellResult& c) { return c.latency_ms.has_value(); });
+    html += tradeoff_chart(timed, [](const CellResult& c) { return *c.latency_ms; },
+                           "latency of the prunable layers (ms, by the latency table)");
+  }
   html += "<h2>Schemes</h2>\n";
   std::map<std::string, std::vector<const Scheme*>> by_budget;
   std::vector<std::string> order;

@@ -3,6 +3,7 @@
 // resumes where it stopped. Produces a results table (Markdown, CSV) and an HTML report.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,9 @@ struct ExperimentSpec {
   // what both ask for runs once. A cell fine-tuned with other options is an error; searches
   // are taken as they are, so share a cache only between equal `search` options.
   std::string cache;
+  // A `domino latency-table` file of the dense model: needed by latency:R budgets; with it
+  // every cell also reports its scheme's latency by the table.
+  std::string latency_table;
   nlohmann::json finetune = nlohmann::json::object();  // recipe, then any training option (epochs, lr, ...)
   // How to run every stage of every cell: the run options of experiment_run_keys() (threads,
   // device, precision, memory-format, dist-timeout, dist-backend), as a training config
@@ -52,6 +56,7 @@ struct CellResult {
   uint64_t seed = 0;
   double top1 = 0, top5 = 0;
   double sparse_params = 0, sparse_flops = 0, param_sparsity = 0, flops_reduction = 0;
+  std::optional<double> latency_ms, latency_reduction;  // by the experiment's latency table
   double search_seconds = 0, finetune_seconds = 0;
 };
 
