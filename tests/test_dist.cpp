@@ -11,6 +11,7 @@
 #include <map>
 
 #include "domino/dist/launch_env.h"
+#include "domino/dist/overlapped_reduce.h"
 #include "domino/dist/process_group.h"
 #include "domino/models/prunable.h"
 #include "test_util.h"
@@ -194,6 +195,44 @@ TEST(ProcessGroup, ALostRankIsAnErrorNotAHang) {
   const int lonely = test::free_port();
   expect_error_containing([&] { ProcessGroup(rank_env(0, 2, lonely), std::chrono::milliseconds(1500)); },
                           {"data-parallel rendezvous failed on rank 0 of 2"});
+}
+
+TEST(OverlappedReduce, GradientsAreTheRanksMeanWhenBackwardReturns) {
+  // Two ranks, one linear layer, different inputs: after backward each rank holds the mean of
+  // the two ranks' own gradients, in the first iteration (one bucket) and after the buckets
+  // are rebuilt (the second), with tiny buckets so that there are several.
+  torch::manual_seed(5);
+  const auto weight = torch::randn({3, 4}), bias = torch::randn({3});
+  const auto inputs = torch::randn({2, 2, 5, 4});  // [iteration][rank][batch][features]
+  auto local_grads = [&](int iteration, int rank) {
+    auto w = weight.clone().requires_grad_(true), b = bias.clone().requires_grad_(true);
+    torch::nn::functional::linear(inputs[iteration][rank], w, b).pow(2).sum().backward();
+    return std::make_pair(w.grad(), b.grad());
+  };
+  const int port = test::free_port();
+  std::vector<std::vector<at::Tensor>> reduced(2);
+  const auto errors = run_ranks(2, [&](int rank) {
+    ProcessGroup group(rank_env(rank, 2, port), kTimeout);
+    auto w = weight.clone().requires_grad_(true), b = bias.clone().requires_grad_(true);
+    OverlappedReduce reduce(group, {w, b}, /*bucket_bytes=*/16);
+    for (int iteration = 0; iteration < 2; ++iteration) {
+      for (auto* p : {&w, &b})
+        if (p->grad().defined()) p->mutable_grad().zero_();
+      reduce.before_forward();
+      reduce.backward(torch::nn::functional::linear(inputs[iteration][rank], w, b).pow(2).sum());
+      reduced[static_cast<size_t>(rank)].push_back(w.grad().clone());
+      reduced[static_cast<size_t>(rank)].push_back(b.grad().clone());
+    }
+  });
+  ASSERT_EQ(errors, (std::vector<std::string>{"", ""}));
+  for (int iteration = 0; iteration < 2; ++iteration) {
+    const auto [w0, b0] = local_grads(iteration, 0);
+    const auto [w1, b1] = local_grads(iteration, 1);
+    for (size_t r = 0; r < 2; ++r) {
+      EXPECT_TRUE(torch::allclose(reduced[r][2 * static_cast<size_t>(iteration)], (w0 + w1) / 2, 1e-5, 1e-6)) << r;
+      EXPECT_TRUE(torch::allclose(reduced[r][2 * static_cast<size_t>(iteration) + 1], (b0 + b1) / 2, 1e-5, 1e-6)) << r;
+    }
+  }
 }
 
 TEST(ProcessGroup, MismatchedLaunchesAreErrorsNotHangs) {
