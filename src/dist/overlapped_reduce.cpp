@@ -22,7 +22,10 @@ OverlappedReduce::OverlappedReduce(ProcessGroup& group, const std::vector<at::Te
   // As DDP does without unused parameters: one bucket until the first backward has shown
   // the order gradients arrive in, then buckets of `bucket_bytes` in that order (rebuilt by
   // before_forward). Reversed: gradients come roughly in the reverse order of definition.
-  auto [buckets, limits] = c10d::compute_bucket_assignment_by_size(parameters, {std::numeric_limits<size_t>::max()}, dense);
+  // (Not a structured binding: the lambda below captures them, which clang's C++17 refuses.)
+  const auto assignment = c10d::compute_bucket_assignment_by_size(parameters, {std::numeric_limits<size_t>::max()}, dense);
+  auto buckets = std::get<0>(assignment);
+  auto limits = std::get<1>(assignment);
   std::reverse(buckets.begin(), buckets.end());
   std::reverse(limits.begin(), limits.end());
   group.guarded("reducer setup", [&] {
