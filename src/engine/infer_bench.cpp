@@ -14,13 +14,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double median_ms(std::vector<double> ms) {
-  if (ms.empty()) return 0;
-  std::sort(ms.begin(), ms.end());
-  const size_t n = ms.size();
-  return n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]);
-}
-
 double ms_since(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
@@ -143,6 +136,13 @@ void set_weight_format(torch::nn::Module& model, at::MemoryFormat format) {
 }
 
 }  // namespace
+
+double median_ms(std::vector<double> ms) {
+  if (ms.empty()) return 0;
+  std::sort(ms.begin(), ms.end());
+  const size_t n = ms.size();
+  return n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]);
+}
 
 InferenceTiming bench_inference(Network& model, const Scheme& scheme, const at::Tensor& input, const BenchOptions& o) {
   torch::NoGradGuard no_grad;

@@ -20,13 +20,6 @@ namespace {
 constexpr const char* kFormat = "domino-latency-table";
 constexpr int kVersion = 1;
 
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 nlohmann::json key_json(const LatencyKey& k) {
   return {{"model", k.model}, {"dataset", k.dataset}, {"input", k.input}, {"cpu", k.cpu}, {"isa", k.isa},
           {"threads", k.threads}, {"M", k.M}, {"layout", to_string(k.layout)}, {"candidates", k.candidates}};
@@ -120,17 +113,17 @@ LatencyTable measure_latency_table(const std::string& model_name, ModelOptions m
     model_runs.push_back(timing.dense_ms);
     if (o.on_step) o.on_step(run + 1, runs);
   }
-  t.model_dense_ms = median(model_runs);
+  t.model_dense_ms = median_ms(model_runs);
   for (const auto& layer : dense.layers) {
     const auto runs = dense_runs.find(layer.name);
     if (runs == dense_runs.end()) continue;  // not a layer LibTorch's forward could be timed alone
     LayerLatency row;
     row.name = layer.name;
-    row.dense_ms = median(runs->second);
+    row.dense_ms = median_ms(runs->second);
     for (int64_t n : ns) {
       const auto& by_n = engine_runs[layer.name];
       const auto it = by_n.find(n);
-      row.ms[n] = it == by_n.end() ? row.dense_ms : median(it->second);  // not found: the engine keeps it dense at N
+      row.ms[n] = it == by_n.end() ? row.dense_ms : median_ms(it->second);  // not found: the engine keeps it dense at N
     }
     t.layers.push_back(std::move(row));
   }

@@ -50,6 +50,10 @@ struct BenchOptions {
   std::function<void(int64_t, int64_t)> on_forward;
 };
 
+// The median of timings (0 for none): what every timing here reports, robust to the odd
+// slow run on a shared machine.
+double median_ms(std::vector<double> ms);
+
 // Times `model` (eval mode, its weights N:M as `scheme` says) on `input` [B, C, H, W]:
 // dense first, then switched to the engine — the model is left switched. Fails as
 // use_engine does on a weight that breaks its scheme.
