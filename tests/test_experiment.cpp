@@ -135,6 +135,7 @@ TEST(Experiment, LatencyBudgetsRunEverySourceAndReportTheirLatency) {
   write_tiny_experiment(dir, "[dominosearch, uniform, erk]", "[latency:0.6]");
   const auto table = test::write_latency_table(dir);
   std::ofstream(dir / "exp.yaml", std::ios::app) << "latency-table: " << table << "\n";
+  const int threads_before = at::get_num_threads();
   const auto result = run_experiment(load_experiment(dir / "exp.yaml"));
   ASSERT_EQ(result.cells.size(), 6u);  // 3 sources x 2 seeds
   for (const auto& c : result.cells) {
@@ -149,6 +150,22 @@ TEST(Experiment, LatencyBudgetsRunEverySourceAndReportTheirLatency) {
   EXPECT_NE(result.table_md.find("latency reduction"), std::string::npos) << result.table_md;
   EXPECT_NE(result.table_csv.find("latency_ms,latency_reduction"), std::string::npos) << result.table_csv;
   EXPECT_NE(result.report_html.find("Top-1 against latency"), std::string::npos);
+  // Every cell's scheme timed end to end under the engine, at the table's batch and threads
+  // (1; the caller's thread count is given back); a scheme's seeds share one measurement.
+  EXPECT_EQ(at::get_num_threads(), threads_before);
+  for (const auto& c : result.cells) {
+    ASSERT_TRUE(c.forward_ms && c.dense_forward_ms) << c.scheme;
+    EXPECT_GT(*c.forward_ms, 0) << c.scheme;
+    EXPECT_GT(*c.dense_forward_ms, 0) << c.scheme;
+    for (const auto& other : result.cells) {
+      if (other.scheme == c.scheme) {
+        EXPECT_EQ(*other.forward_ms, *c.forward_ms) << c.scheme;
+      }
+    }
+  }
+  EXPECT_NE(result.table_md.find("forward (ms, measured) | speed-up over dense"), std::string::npos) << result.table_md;
+  EXPECT_NE(result.table_csv.find("forward_ms,dense_forward_ms"), std::string::npos) << result.table_csv;
+  EXPECT_NE(result.report_html.find("Top-1 against the whole forward under the N:M engine"), std::string::npos);
 
   write_tiny_experiment(dir, "[fixed-n]", "[latency:0.6]");
   std::ofstream(dir / "exp.yaml", std::ios::app) << "latency-table: " << table << "\n";

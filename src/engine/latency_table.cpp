@@ -130,6 +130,32 @@ LatencyTable measure_latency_table(const std::string& model_name, ModelOptions m
   return t;
 }
 
+ForwardLatencies measure_forward_latencies(const std::string& model_name, ModelOptions model_options, ImageShape shape,
+                                           const std::vector<Scheme>& schemes, const LatencyOptions& o) {
+  if (o.batch_size <= 0) fail("batch-size must be positive, got {}", o.batch_size);
+  torch::manual_seed(0);
+  const auto input = torch::randn({o.batch_size, shape.channels, shape.height, shape.width});
+  BenchOptions bench;
+  bench.warmup = o.warmup;
+  bench.repeats = o.repeats;
+  std::vector<double> dense_runs;
+  std::vector<std::vector<double>> engine_runs(schemes.size());
+  const int64_t rounds = std::max<int64_t>(1, o.rounds), runs = rounds * static_cast<int64_t>(schemes.size());
+  for (int64_t run = 0; run < runs; ++run) {
+    const auto i = static_cast<size_t>(run) % schemes.size();
+    auto model = make_model(model_name, model_options);  // fresh: a switch to the engine is not undone
+    load_module_state(*model, pruned_state(module_state(*model), schemes[i]), model_name);
+    const auto timing = bench_inference(*model, schemes[i], input, bench);
+    dense_runs.push_back(timing.dense_ms);
+    engine_runs[i].push_back(timing.nm_ms);
+    if (o.on_step) o.on_step(run + 1, runs);
+  }
+  ForwardLatencies out;
+  out.dense_ms = median_ms(dense_runs);
+  for (auto& r : engine_runs) out.engine_ms.push_back(median_ms(r));
+  return out;
+}
+
 void attach_latency_table(Scheme& scheme, const std::string& path, const std::vector<int64_t>& candidates) {
   const auto t = latency_table_from_json(read_json_file(path), path);
   const auto& k = t.key;

@@ -78,18 +78,24 @@ class Runner {
     const auto checkpoint = load_checkpoint(dense);
     dense_config_ = merge_config(TrainConfig{}, checkpoint.config, dense);
     dense_scheme_ = dense_scheme_of(checkpoint);
+    model_options_ = checkpoint.model_options;
     if (!spec_.latency_table.empty())  // the baselines' and cells' latency; checked against the model now
       engine::attach_latency_table(dense_scheme_, spec_.latency_table, candidate_ns(spec_.M, spec_.candidates));
     ExperimentResult result;
     std::vector<Scheme> schemes;
+    std::vector<size_t> scheme_of_cell;
     for (const auto& budget : spec_.budgets) {
       const auto target = parse_target(budget);
       for (const auto& source : spec_.schemes) {
         auto [scheme, search_seconds] = scheme_for(source, target, dense);
-        for (uint64_t seed : spec_.seeds) result.cells.push_back(cell(source, budget, seed, scheme, search_seconds, dense));
+        for (uint64_t seed : spec_.seeds) {
+          result.cells.push_back(cell(source, budget, seed, scheme, search_seconds, dense));
+          scheme_of_cell.push_back(schemes.size());
+        }
         schemes.push_back(std::move(scheme));
       }
     }
+    if (!spec_.latency_table.empty() && writes()) time_forwards(result.cells, scheme_of_cell, schemes);
     result.table_md = results_markdown(result.cells);
     result.table_csv = results_csv(result.cells);
     result.report_html = render_report(spec_.name, result.cells, schemes);
@@ -328,12 +334,41 @@ class Runner {
     return c;
   }
 
+  // Every scheme the table times, end to end under the engine, at the table's batch size and
+  // threads, in interleaved rounds (one process measuring: rank 0, after the training).
+  void time_forwards(std::vector<CellResult>& cells, const std::vector<size_t>& scheme_of_cell,
+                     const std::vector<Scheme>& schemes) const {
+    const auto table = engine::latency_table_from_json(read_json_file(spec_.latency_table), spec_.latency_table);
+    std::vector<Scheme> timed;                 // distinct per-layer N:M, in order
+    std::map<std::string, size_t> index;       // signature -> position in `timed`
+    for (const auto& s : schemes)
+      if (s.latency && index.emplace(layer_signature(s), timed.size()).second) timed.push_back(s);
+    if (timed.empty()) return;
+    engine::LatencyOptions o;
+    o.batch_size = table.key.input.empty() ? 1 : table.key.input[0];
+    if (table.repeats > 0) o.warmup = table.warmup, o.repeats = table.repeats, o.rounds = table.rounds;
+    const int threads = at::get_num_threads();
+    at::set_num_threads(std::max(1, table.key.threads));
+    note("[{}] timing {} schemes end to end under the engine (batch {}, {} threads, {} rounds)", spec_.name, timed.size(),
+         o.batch_size, at::get_num_threads(), o.rounds);
+    const auto& spec = dataset_spec(dense_config_.dataset);
+    const auto measured = engine::measure_forward_latencies(dense_scheme_.model, model_options_, spec.shape, timed, o);
+    at::set_num_threads(threads);
+    for (size_t i = 0; i < cells.size(); ++i) {
+      const auto& s = schemes[scheme_of_cell[i]];
+      if (!s.latency) continue;
+      cells[i].forward_ms = measured.engine_ms[index.at(layer_signature(s))];
+      cells[i].dense_forward_ms = measured.dense_ms;
+    }
+  }
+
   const ExperimentSpec& spec_;
   fs::path out_;
   fs::path cache_;
   std::map<std::string, fs::path> cell_dirs_;  // (source, seed, per-layer N:M) -> its cell
   dist::ProcessGroup* group_ = nullptr;        // launched data-parallel: the launch's
   TrainConfig dense_config_;
+  ModelOptions model_options_;
   Scheme dense_scheme_;
 };
 

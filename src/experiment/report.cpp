@@ -171,6 +171,10 @@ bool any_latency(const std::vector<CellResult>& cells) {
   return std::any_of(cells.begin(), cells.end(), [](const CellResult& c) { return c.latency_ms.has_value(); });
 }
 
+bool any_forward(const std::vector<CellResult>& cells) {
+  return std::any_of(cells.begin(), cells.end(), [](const CellResult& c) { return c.forward_ms.has_value(); });
+}
+
 std::string optional_number(const std::optional<double>& v, const char* format) {
   return v ? fmt::format(fmt::runtime(format), *v) : "";
 }
@@ -179,14 +183,18 @@ std::string optional_number(const std::optional<double>& v, const char* format) 
 
 std::string results_markdown(const std::vector<CellResult>& cells) {
   const bool latency = any_latency(cells);  // columns of the latency table, when the experiment has one
+  const bool forward = any_forward(cells);  // and of the measured whole forwards
   std::string out = fmt::format(
-      "| budget | scheme | top-1 % (mean ± std) | seeds | params (M) | FLOPs (M) | param sparsity | FLOPs reduction |{} search (s) | fine-tune (s) |\n"
-      "|---|---|---|---|---|---|---|---|{}---|---|\n",
-      latency ? " latency (ms, table) | latency reduction |" : "", latency ? "---|---|" : "");
+      "| budget | scheme | top-1 % (mean ± std) | seeds | params (M) | FLOPs (M) | param sparsity | FLOPs reduction |{}{} search (s) | fine-tune (s) |\n"
+      "|---|---|---|---|---|---|---|---|{}{}---|---|\n",
+      latency ? " latency (ms, table) | latency reduction |" : "",
+      forward ? " forward (ms, measured) | speed-up over dense |" : "", latency ? "---|---|" : "", forward ? "---|---|" : "");
   for (const auto& [key, g] : group(cells)) {
     const auto& c = *g.cells.front();
-    const std::string latency_columns =
+    std::string latency_columns =
         latency ? fmt::format(" {} | {} |", optional_number(c.latency_ms, "{:.3f}"), optional_number(c.latency_reduction, "{:.4f}")) : "";
+    if (forward)
+      latency_columns += c.forward_ms ? fmt::format(" {:.3f} | {:.2f}x |", *c.forward_ms, *c.dense_forward_ms / *c.forward_ms) : " | |";
     out += fmt::format("| {} | {} | {:.2f} ± {:.2f} | {} | {:.4f} | {:.2f} | {:.4f} | {:.4f} |{} {:.0f} | {:.0f} |\n", c.budget, c.scheme,
                        100 * g.mean(&CellResult::top1), 100 * g.stddev(&CellResult::top1), g.cells.size(), c.sparse_params / 1e6,
                        c.sparse_flops / 1e6, c.param_sparsity, c.flops_reduction, latency_columns, c.search_seconds,
@@ -196,14 +204,18 @@ std::string results_markdown(const std::vector<CellResult>& cells) {
 }
 
 std::string results_csv(const std::vector<CellResult>& cells) {
-  const bool latency = any_latency(cells);
-  std::string out = fmt::format("budget,scheme,seed,top1,top5,sparse_params,sparse_flops,param_sparsity,flops_reduction,{}"
-                                "search_seconds,finetune_seconds\n", latency ? "latency_ms,latency_reduction," : "");
+  const bool latency = any_latency(cells), forward = any_forward(cells);
+  std::string out = fmt::format("budget,scheme,seed,top1,top5,sparse_params,sparse_flops,param_sparsity,flops_reduction,{}{}"
+                                "search_seconds,finetune_seconds\n", latency ? "latency_ms,latency_reduction," : "",
+                                forward ? "forward_ms,dense_forward_ms," : "");
   for (const auto& c : cells)
-    out += fmt::format("{},{},{},{:.6f},{:.6f},{:.0f},{:.0f},{:.6f},{:.6f},{}{:.1f},{:.1f}\n", c.budget, c.scheme, c.seed, c.top1, c.top5,
+    out += fmt::format("{},{},{},{:.6f},{:.6f},{:.0f},{:.0f},{:.6f},{:.6f},{}{}{:.1f},{:.1f}\n", c.budget, c.scheme, c.seed, c.top1, c.top5,
                        c.sparse_params, c.sparse_flops, c.param_sparsity, c.flops_reduction,
                        latency ? fmt::format("{},{},", optional_number(c.latency_ms, "{:.6f}"),
                                              optional_number(c.latency_reduction, "{:.6f}"))
+                               : "",
+                       forward ? fmt::format("{},{},", optional_number(c.forward_ms, "{:.6f}"),
+                                             optional_number(c.dense_forward_ms, "{:.6f}"))
                                : "",
                        c.search_seconds, c.finetune_seconds);
   return out;
@@ -231,11 +243,16 @@ std::string render_report(const std::string& name, const std::vector<CellResult>
   html += "</table>\n<h2>Accuracy and what the schemes remove</h2>\n";
   html += tradeoff_chart(cells, [](const CellResult& c) { return c.param_sparsity; }, "param sparsity");
   html += tradeoff_chart(cells, [](const CellResult& c) { return c.flops_reduction; }, "FLOPs reduction");
-  if (any_latency(cells)) {  // cells without a latency (fixed-n's own M) are left out of this one
+  // Cells without a latency (fixed-n's own M) are left out of these.
+  using Field = std::optional<double> CellResult::*;
+  const std::pair<Field, const char*> latencies[] = {
+      {&CellResult::latency_ms, "latency of the prunable layers (ms, by the latency table)"},
+      {&CellResult::forward_ms, "the whole forward under the N:M engine (ms, measured end to end)"}};
+  for (const auto& latency : latencies) {
+    const Field field = latency.first;
     std::vector<CellResult> timed;
-    std::copy_if(cells.begin(), cells.end(), std::back_inserter(timed), [](const CellResult& c) { return c.latency_ms.has_value(); });
-    html += tradeoff_chart(timed, [](const CellResult& c) { return *c.latency_ms; },
-                           "latency of the prunable layers (ms, by the latency table)");
+    std::copy_if(cells.begin(), cells.end(), std::back_inserter(timed), [field](const CellResult& c) { return (c.*field).has_value(); });
+    if (!timed.empty()) html += tradeoff_chart(timed, [field](const CellResult& c) { return *(c.*field); }, latency.second);
   }
   html += "<h2>Schemes</h2>\n";
   std::map<std::string, std::vector<const Scheme*>> by_budget;

@@ -70,6 +70,18 @@ struct LatencyOptions {
 LatencyTable measure_latency_table(const std::string& model_name, ModelOptions model_options, ImageShape shape,
                                    const std::string& dataset, const LatencyOptions& options);
 
+// Whole forwards of `model_name` under each scheme: the engine's (untrained weights made N:M
+// as the scheme says, BatchNorm folded) and LibTorch's dense forward of the same input, each
+// the median of `repeats` forwards, in `rounds` rounds over the schemes, interleaved, whose
+// median is kept — what a model of that scheme takes end to end, where a table's sum covers
+// only the prunable layers. Runs on LibTorch's current thread count.
+struct ForwardLatencies {
+  double dense_ms = 0;             // LibTorch's dense forward (median over every run)
+  std::vector<double> engine_ms;   // per scheme, in order
+};
+ForwardLatencies measure_forward_latencies(const std::string& model_name, ModelOptions model_options, ImageShape shape,
+                                           const std::vector<Scheme>& schemes, const LatencyOptions& options);
+
 // The key this machine and these options give (what a cached table must match).
 LatencyKey latency_key(const std::string& model_name, const std::string& dataset, ImageShape shape,
                        const LatencyOptions& options);

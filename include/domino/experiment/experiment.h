@@ -33,7 +33,8 @@ struct ExperimentSpec {
   // are taken as they are, so share a cache only between equal `search` options.
   std::string cache;
   // A `domino latency-table` file of the dense model: needed by latency:R budgets; with it
-  // every cell also reports its scheme's latency by the table.
+  // every cell also reports its scheme's latency by the table, and the whole forward of a
+  // model of its scheme measured under the engine at the table's batch size and threads.
   std::string latency_table;
   nlohmann::json finetune = nlohmann::json::object();  // recipe, then any training option (epochs, lr, ...)
   // How to run every stage of every cell: the run options of experiment_run_keys() (threads,
@@ -57,6 +58,9 @@ struct CellResult {
   double top1 = 0, top5 = 0;
   double sparse_params = 0, sparse_flops = 0, param_sparsity = 0, flops_reduction = 0;
   std::optional<double> latency_ms, latency_reduction;  // by the experiment's latency table
+  // Measured at the end of the experiment, every scheme in interleaved rounds at the table's
+  // batch size and threads: the whole forward under the engine, and LibTorch's dense one.
+  std::optional<double> forward_ms, dense_forward_ms;
   double search_seconds = 0, finetune_seconds = 0;
 };
 
