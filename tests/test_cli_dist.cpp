@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <fstream>
 #include <functional>
 #include <future>
 
@@ -277,6 +278,20 @@ TEST(CliDist, NcclIsAskedForWhereLibTorchHasNone) {
     test::expect_clean_error(r, {"dist-backend nccl"});
   test::expect_clean_error(test::run_domino("train --dist-backend mpi --out " + (dir / "x")),
                            {"unknown dist-backend 'mpi'", "gloo"});
+}
+
+// Timing and printing are one process's work: under a launch they stop with an error on
+// every rank (before any rendezvous), instead of N ranks timing each other's load.
+TEST(CliDist, OneProcessCommandsAreRefusedUnderALaunch) {
+  test::TempDir dir;
+  std::ofstream(dir / "w.pt") << "not read: refused before";
+  const std::string model = " --model resnet8 --dataset mnist --threads 1";
+  for (const auto& [args, name] : {std::pair{"bench-infer --repeats 1 --warmup 0" + model, "bench-infer"},
+                                   {"latency-table --M 8 --out " + (dir / "lat.json") + model, "latency-table"},
+                                   {"predict --images " + dir.path().string() + " --pretrained " + (dir / "w.pt") + model, "predict"}})
+    for (const auto& r : launch(2, every_rank(args)))
+      test::expect_clean_error(r, {std::string(name) + " runs in one process", "of 2", "without torchrun"});
+  EXPECT_FALSE(std::filesystem::exists(dir.path() / "lat.json"));
 }
 
 }  // namespace domino

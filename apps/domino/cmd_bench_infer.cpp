@@ -108,6 +108,7 @@ void add_bench_infer_command(CLI::App& app) {
                     "pruned without fine-tuning lose their accuracy)");
   command->add_flag("--json", a->json, "print the timings as JSON");
   command->callback([a] {
+    refuse_launch("bench-infer", "ranks timed side by side would measure each other's load");
     const auto options = merge_config(inference_defaults(kBatchSize), a->options.given(), "command line");
     validate(options);
     set_threads(options.threads);  // the engine's too

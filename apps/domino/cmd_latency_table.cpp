@@ -69,6 +69,7 @@ void add_latency_table_command(CLI::App& app) {
   command->add_flag("--force", a->force, "measure again even if --out holds a table for the same key");
   command->add_flag("--json", a->json, "print the table as JSON");
   command->callback([a] {
+    refuse_launch("latency-table", "ranks timed side by side would measure each other's load");
     const auto options = merge_config(inference_defaults(1), a->options.given(), "command line");
     validate(options);
     set_threads(options.threads);

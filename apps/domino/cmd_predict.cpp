@@ -51,6 +51,7 @@ void add_predict_command(CLI::App& app) {
       ->capture_default_str();
   command->add_flag("--json", a->json, "print the predictions as JSON");
   command->callback([a] {
+    refuse_launch("predict", "every rank would classify and print the same images");
     const auto options = merge_config(inference_defaults(kBatchSize), a->options.given(), "command line");
     validate(options);
     set_threads(options.threads);

@@ -20,4 +20,9 @@ void add_bench_infer_command(CLI::App& app);
 void add_launch_command(CLI::App& app);
 void add_latency_table_command(CLI::App& app);
 
+// For commands that are one process's work (timing, printing predictions): started under a
+// data-parallel launch of more than one rank, an error saying `why` — not N copies racing
+// for the CPU and the same output.
+void refuse_launch(const char* command, const char* why);
+
 }  // namespace domino::cli

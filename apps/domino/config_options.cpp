@@ -7,6 +7,7 @@
 
 #include "domino/core/error.h"
 #include "domino/core/names.h"
+#include "domino/dist/launch_env.h"
 #include "io/files.h"
 
 namespace domino::cli {
@@ -134,6 +135,13 @@ TrainConfig ConfigOptions::resolve(const TrainConfig& base) const {
   resumed.force = false;  // how that run was started, not how this one continues
   resumed.resume = true;
   return merge_config(merge_config(resumed, file, config_file_), flags, "command line");
+}
+
+void refuse_launch(const char* command, const char* why) {
+  const auto env = dist::launch_env();
+  if (env && env->world_size > 1)
+    fail("{} runs in one process ({}); this one was launched as rank {} of {}: run it without torchrun or `domino launch`",
+         command, why, env->rank, env->world_size);
 }
 
 }  // namespace domino::cli
