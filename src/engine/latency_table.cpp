@@ -25,6 +25,15 @@ nlohmann::json key_json(const LatencyKey& k) {
           {"threads", k.threads}, {"M", k.M}, {"layout", to_string(k.layout)}, {"candidates", k.candidates}};
 }
 
+// The zoo model's untrained weights made N:M as `scheme` says, timed dense and under the
+// engine. A fresh model each time: a switch to the engine is not undone.
+InferenceTiming bench_scheme(const std::string& model_name, const ModelOptions& model_options, const Scheme& scheme,
+                             const at::Tensor& input, const BenchOptions& bench) {
+  auto model = make_model(model_name, model_options);
+  load_module_state(*model, pruned_state(module_state(*model), scheme), model_name);
+  return bench_inference(*model, scheme, input, bench);
+}
+
 }  // namespace
 
 bool LatencyKey::operator==(const LatencyKey& o) const { return key_json(*this) == key_json(o); }
@@ -104,10 +113,7 @@ LatencyTable measure_latency_table(const std::string& model_name, ModelOptions m
   const int64_t runs = t.rounds * static_cast<int64_t>(ns.size());
   for (int64_t run = 0; run < runs; ++run) {
     const int64_t n = ns[static_cast<size_t>(run) % ns.size()];
-    auto model = make_model(model_name, model_options);  // fresh: a switch to the engine is not undone
-    const auto scheme = uniform_scheme(dense, n);
-    load_module_state(*model, pruned_state(module_state(*model), scheme), model_name);
-    const auto timing = bench_inference(*model, scheme, input, bench);
+    const auto timing = bench_scheme(model_name, model_options, uniform_scheme(dense, n), input, bench);
     for (const auto& [name, ms] : timing.dense_layer_ms) dense_runs[name].push_back(ms);
     for (const auto& l : timing.layers) engine_runs[l.name][n].push_back(l.nm_ms);
     model_runs.push_back(timing.dense_ms);
@@ -143,9 +149,7 @@ ForwardLatencies measure_forward_latencies(const std::string& model_name, ModelO
   const int64_t rounds = std::max<int64_t>(1, o.rounds), runs = rounds * static_cast<int64_t>(schemes.size());
   for (int64_t run = 0; run < runs; ++run) {
     const auto i = static_cast<size_t>(run) % schemes.size();
-    auto model = make_model(model_name, model_options);  // fresh: a switch to the engine is not undone
-    load_module_state(*model, pruned_state(module_state(*model), schemes[i]), model_name);
-    const auto timing = bench_inference(*model, schemes[i], input, bench);
+    const auto timing = bench_scheme(model_name, model_options, schemes[i], input, bench);
     dense_runs.push_back(timing.dense_ms);
     engine_runs[i].push_back(timing.nm_ms);
     if (o.on_step) o.on_step(run + 1, runs);
