@@ -90,8 +90,11 @@ struct ChannelsLastGuard {
 
 // The channels-last kernel (AVX-512, groups along input channels, M <= 16, channels in
 // blocks of 16): every N, the tile remainders (rows of 1-15 pixels), bands of a large
-// image, strides, padding, groups, channels-last and NCHW inputs; its outputs are
-// channels-last, the row kernel's NCHW, and both equal LibTorch's.
+// image, strides, groups, channels-last and NCHW inputs; its outputs are channels-last,
+// the row kernel's NCHW, and both equal LibTorch's. It reads the input unpadded and skips
+// the taps on the padding, so the padding cases: borders on every side, padding wider than
+// half the kernel (pixels whose whole window is padding: bias alone), an image smaller than
+// the kernel (no interior pixel), stride 3.
 TEST(NmEngine, ChannelsLastKernelMatchesLibTorch) {
   if (engine::detected_isa() < Isa::Avx512) GTEST_SKIP() << "the channels-last kernel needs AVX-512";
   ChannelsLastGuard guard;
@@ -100,6 +103,8 @@ TEST(NmEngine, ChannelsLastKernelMatchesLibTorch) {
       {32, 16, 1, 1, 0, 1, 7, 7, 1},   {64, 32, 1, 1, 0, 1, 3, 5, 3},  {32, 48, 1, 2, 0, 1, 13, 9, 2},
       {16, 16, 3, 1, 1, 1, 11, 13, 1}, {32, 32, 3, 2, 1, 1, 10, 15, 2}, {16, 32, 5, 2, 2, 1, 17, 19, 1},
       {64, 32, 3, 1, 1, 2, 6, 5, 2},   {48, 64, 3, 1, 1, 1, 56, 56, 1}, {16, 16, 3, 1, 0, 1, 3, 3, 1},
+      {16, 16, 1, 1, 1, 1, 5, 4, 1},   {16, 32, 3, 1, 2, 1, 6, 7, 2},  {16, 16, 5, 1, 2, 1, 3, 2, 1},
+      {16, 16, 7, 2, 3, 1, 12, 9, 1},  {16, 16, 3, 3, 1, 1, 10, 11, 1},
   };
   for (const int64_t M : {4, 8, 16})
     for (const int64_t N : {1, 2, 3, 4, 5, 8, 16}) {

@@ -18,16 +18,21 @@ namespace domino::engine {
 namespace {
 
 struct Tile {
-  const float* x = nullptr;  // the tile's first pixel, at its blocks' first input channel
-  int64_t pixel_step = 0;    // floats between neighbouring pixels' inputs (stride x C)
+  // The input pixel (oy x stride, ox x stride) of the tile's first output pixel (oy, ox), at
+  // its blocks' first input channel; the chunks' offsets are from there.
+  const float* x = nullptr;
+  int64_t pixel_step = 0;    // floats between the tile's neighbouring pixels' inputs
   const float* w = nullptr;      // the first block's weights; the next block's follow
   const uint8_t* lanes = nullptr;  // the first block's lane indices, likewise
   int64_t block_stride = 0;      // weights (and indices) of one block
   const int64_t* chunk_offset = nullptr;
-  int64_t chunks = 0, k = 0;
+  // The chunks the tile's pixels read (their taps inside the image): `runs` runs of
+  // `chunk_count` consecutive chunks, the first at `chunk_first`, one every `run_step`.
+  int64_t chunk_first = 0, chunk_count = 0, runs = 0, run_step = 0;
+  int64_t k = 0;
   __m512 bias[2];
   float* y = nullptr;  // the tile's first output, at the first block's first channel
-  int64_t y_step = 0;  // floats between neighbouring pixels' outputs (Cout)
+  int64_t y_step = 0;  // likewise their outputs
   bool relu = false;
 };
 
@@ -53,6 +58,18 @@ inline void store_tile(const Tile& t, __m512 (&acc)[NB][P]) {
     }
 }
 
+// f(weights, lane indices, input) for each chunk the tile reads: the first block's k weight
+// and index vectors of that chunk, and the tile's first pixel's 16 channels of it.
+template <typename F>
+inline void for_each_chunk(const Tile& t, int64_t k, F&& f) {
+  for (int64_t r = 0; r < t.runs; ++r) {
+    const int64_t first = t.chunk_first + r * t.run_step;
+    const float* w = t.w + first * k * 16;
+    const uint8_t* l = t.lanes + first * k * 16;
+    for (int64_t c = first; c < first + t.chunk_count; ++c, w += k * 16, l += k * 16) f(w, l, t.x + t.chunk_offset[c]);
+  }
+}
+
 // K known at compile time: the blocks' weights and indices stay in registers per chunk.
 // NB = 2 blocks share each pixel's load (where K is small, so that a load feeds few FMAs).
 template <int K, int P, int NB>
@@ -62,9 +79,7 @@ void tile(const Tile& t) {
   for (int b = 0; b < NB; ++b)
 #pragma GCC unroll 16
     for (int p = 0; p < P; ++p) acc[b][p] = t.bias[b];
-  const float* w = t.w;
-  const uint8_t* l = t.lanes;
-  for (int64_t c = 0; c < t.chunks; ++c, w += K * 16, l += K * 16) {
+  for_each_chunk(t, K, [&](const float* w, const uint8_t* l, const float* x) {
     __m512 value[NB][K];
     __m512i lane[NB][K];
 #pragma GCC unroll 2
@@ -74,7 +89,6 @@ void tile(const Tile& t) {
         value[b][j] = _mm512_load_ps(w + b * t.block_stride + j * 16);
         lane[b][j] = lanes16(l + b * t.block_stride + j * 16);
       }
-    const float* x = t.x + t.chunk_offset[c];
 #pragma GCC unroll 16
     for (int p = 0; p < P; ++p) {
       const __m512 in = _mm512_loadu_ps(x + p * t.pixel_step);
@@ -83,7 +97,7 @@ void tile(const Tile& t) {
 #pragma GCC unroll 16
         for (int j = 0; j < K; ++j) acc[b][p] = _mm512_fmadd_ps(value[b][j], permute(lane[b][j], in), acc[b][p]);
     }
-  }
+  });
   store_tile<NB, P>(t, acc);
 }
 
@@ -93,17 +107,14 @@ void tile_any_k(const Tile& t) {
   __m512 acc[1][P];
 #pragma GCC unroll 16
   for (int p = 0; p < P; ++p) acc[0][p] = t.bias[0];
-  const float* w = t.w;
-  const uint8_t* l = t.lanes;
-  for (int64_t c = 0; c < t.chunks; ++c, w += t.k * 16, l += t.k * 16) {
-    const float* x = t.x + t.chunk_offset[c];
+  for_each_chunk(t, t.k, [&](const float* w, const uint8_t* l, const float* x) {
 #pragma GCC unroll 16
     for (int p = 0; p < P; ++p) {
       const __m512 in = _mm512_loadu_ps(x + p * t.pixel_step);
       for (int64_t j = 0; j < t.k; ++j)
         acc[0][p] = _mm512_fmadd_ps(_mm512_load_ps(w + j * 16), permute(lanes16(l + j * 16), in), acc[0][p]);
     }
-  }
+  });
   store_tile<1, P>(t, acc);
 }
 
@@ -129,9 +140,9 @@ void sized_tile(const Tile& t, int pixels) {
   }
 }
 
-// `pixels` consecutive output pixels of one output row, in tiles of equal size (49: 13,
-// 12, 12, 12, not 16, 16, 16, 1): every tile reads all the blocks' weights once, so a
-// small tile wastes those reads.
+// `pixels` output pixels, `t.pixel_step` apart (along a row or down a column), in tiles of
+// equal size (49: 13, 12, 12, 12, not 16, 16, 16, 1): every tile reads all the blocks'
+// weights once, so a small tile wastes those reads.
 template <int K, int NB>
 void run(Tile t, int64_t pixels) {
   constexpr int P = tile_pixels<K, NB>();
@@ -164,43 +175,102 @@ void run_k(const Tile& t, int64_t pixels) {
   }
 }
 
+// Both blocks of a call, sharing each pixel's load where the kernel pairs them.
+void run_blocks(const Tile& t, int64_t blocks, int64_t pixels) {
+  if (blocks == 2 && nhwc_blocks_per_call(t.k) == 2) {  // run_k<2> takes only such k
+    run_k<2>(t, pixels);
+    return;
+  }
+  for (int64_t b = 0; b < blocks; ++b) {
+    Tile one = t;
+    one.w += b * t.block_stride;
+    one.lanes += b * t.block_stride;
+    one.bias[0] = t.bias[b];
+    one.y += b * kNhwcBlock;
+    run_k<1>(one, pixels);
+  }
+}
+
+// The kernel taps [begin, end) that output position `o` (a row or a column) reads inside an
+// input of `size` (the others fall on the zero padding).
+struct TapRange {
+  int64_t begin = 0, end = 0;
+};
+TapRange taps_inside(int64_t o, int64_t size, int64_t kernel, int64_t stride, int64_t pad) {
+  const int64_t first = o * stride - pad;  // the input position of tap 0
+  TapRange r;
+  r.begin = std::clamp<int64_t>(-first, 0, kernel);
+  r.end = std::clamp<int64_t>(size - first, r.begin, kernel);
+  return r;
+}
+
+// The output positions in [begin, end) whose taps all fall inside the input: [lo, hi).
+TapRange interior(int64_t begin, int64_t end, int64_t size, int64_t kernel, int64_t stride, int64_t pad) {
+  const int64_t last = size + pad - kernel;  // o x stride <= last
+  TapRange r;
+  r.begin = std::clamp<int64_t>((pad + stride - 1) / stride, begin, end);
+  r.end = last < 0 ? r.begin : std::clamp<int64_t>(last / stride + 1, r.begin, end);
+  return r;
+}
+
 }  // namespace
 
-void nhwc_conv_avx512(const NhwcConvTask& a, int64_t image, int64_t block, int64_t blocks, int64_t pixel_begin,
-                      int64_t pixel_end) {
+// The window is cut by which taps its pixels read: interior rows' interior pixels (all taps)
+// in row tiles; each border column's pixels of those rows (the same taps) in one tile down
+// the column; border rows piece by piece.
+void nhwc_conv_avx512(const NhwcConvTask& a, int64_t image, int64_t block, int64_t blocks, int64_t row_begin,
+                      int64_t row_end, int64_t col_begin, int64_t col_end) {
   const int64_t out_channel = block * kNhwcBlock;
   const int64_t in_channel = out_channel / a.group_out * a.group_in;  // the blocks' group's first input channel
+  const int64_t per_tap = a.chunks / (a.kh * a.kw);
   Tile t;
-  t.pixel_step = a.stride * a.channels;
   t.block_stride = a.chunks * a.k * kNhwcBlock;
   t.w = a.values + block * t.block_stride;
   t.lanes = a.lanes + block * t.block_stride;
   t.chunk_offset = a.chunk_offset;
-  t.chunks = a.chunks;
   t.k = a.k;
   for (int64_t b = 0; b < 2; ++b)
     t.bias[b] = a.bias && b < blocks ? _mm512_loadu_ps(a.bias + out_channel + b * kNhwcBlock) : _mm512_setzero_ps();
-  t.y_step = a.cout;
   t.relu = a.relu;
-  for (int64_t p = pixel_begin; p < pixel_end;) {
-    const int64_t oy = p / a.wo, ox = p % a.wo;
-    const int64_t pixels = std::min(pixel_end - p, a.wo - ox);  // the rest of this output row
-    t.x = a.x + image * a.x_image + oy * a.stride * a.x_row + ox * t.pixel_step + in_channel;
-    t.y = a.y + image * a.y_image + p * a.cout + out_channel;
-    if (blocks == 2 && nhwc_blocks_per_call(a.k) == 2) {  // run_k<2> takes only such k
-      run_k<2>(t, pixels);
-    } else {
-      for (int64_t b = 0; b < blocks; ++b) {
-        Tile one = t;
-        one.w += b * t.block_stride;
-        one.lanes += b * t.block_stride;
-        one.bias[0] = t.bias[b];
-        one.y += b * kNhwcBlock;
-        run_k<1>(one, pixels);
-      }
-    }
-    p += pixels;
-  }
+  const float* x = a.x + image * a.h * a.w * a.channels + in_channel;
+  float* y = a.y + image * a.ho * a.wo * a.cout + out_channel;
+  // `pixels` output pixels from (oy, ox), along the row or down the column, reading taps
+  // rows x cols of the kernel.
+  const auto compute = [&](int64_t oy, int64_t ox, int64_t pixels, bool down, TapRange rows, TapRange cols) {
+    if (pixels <= 0) return;
+    Tile s = t;
+    s.x = x + (oy * a.w + ox) * a.stride * a.channels;
+    s.y = y + (oy * a.wo + ox) * a.cout;
+    s.pixel_step = (down ? a.w : 1) * a.stride * a.channels;
+    s.y_step = (down ? a.wo : 1) * a.cout;
+    const int64_t tap_rows = rows.end - rows.begin, tap_cols = cols.end - cols.begin;
+    s.run_step = a.kw * per_tap;
+    s.chunk_first = (rows.begin * a.kw + cols.begin) * per_tap;
+    const bool whole_rows = tap_cols == a.kw;  // then the runs of consecutive tap rows join
+    s.runs = tap_rows > 0 && tap_cols > 0 ? (whole_rows ? 1 : tap_rows) : 0;
+    s.chunk_count = (whole_rows ? tap_rows : 1) * tap_cols * per_tap;
+    run_blocks(s, blocks, pixels);
+  };
+  const TapRange all_rows{0, a.kh}, all_cols{0, a.kw};
+  const auto inner_rows = interior(row_begin, row_end, a.h, a.kh, a.stride, a.pad);
+  const auto inner_cols = interior(col_begin, col_end, a.w, a.kw, a.stride, a.pad);
+  const auto border_row = [&](int64_t oy) {
+    const auto rows = taps_inside(oy, a.h, a.kh, a.stride, a.pad);
+    for (int64_t ox = col_begin; ox < inner_cols.begin; ++ox)
+      compute(oy, ox, 1, false, rows, taps_inside(ox, a.w, a.kw, a.stride, a.pad));
+    compute(oy, inner_cols.begin, inner_cols.end - inner_cols.begin, false, rows, all_cols);
+    for (int64_t ox = inner_cols.end; ox < col_end; ++ox)
+      compute(oy, ox, 1, false, rows, taps_inside(ox, a.w, a.kw, a.stride, a.pad));
+  };
+  for (int64_t oy = row_begin; oy < inner_rows.begin; ++oy) border_row(oy);
+  for (int64_t oy = inner_rows.begin; oy < inner_rows.end; ++oy)
+    compute(oy, inner_cols.begin, inner_cols.end - inner_cols.begin, false, all_rows, all_cols);
+  const int64_t inner_height = inner_rows.end - inner_rows.begin;
+  for (int64_t ox = col_begin; ox < inner_cols.begin; ++ox)
+    compute(inner_rows.begin, ox, inner_height, true, all_rows, taps_inside(ox, a.w, a.kw, a.stride, a.pad));
+  for (int64_t ox = inner_cols.end; ox < col_end; ++ox)
+    compute(inner_rows.begin, ox, inner_height, true, all_rows, taps_inside(ox, a.w, a.kw, a.stride, a.pad));
+  for (int64_t oy = inner_rows.end; oy < row_end; ++oy) border_row(oy);
 }
 
 }  // namespace domino::engine

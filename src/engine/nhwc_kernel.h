@@ -14,19 +14,25 @@ constexpr int64_t kNhwcBlock = 16;  // output channels a block, input channels a
 // One convolution's operands. A "chunk" is 16 input channels at one tap; a block of 16
 // output channels keeps exactly k of each chunk's channels (k = N x 16 / M), stored as k
 // pairs of vectors: 16 weights (one per output channel) and 16 lane indices (which of the
-// chunk's channels each weight multiplies, a byte each).
+// chunk's channels each weight multiplies, a byte each). Chunks run tap by tap (row-major in
+// the kernel window), 16 channels at a time within a tap.
+//
+// The input is read as it is, unpadded: output pixels whose window hangs over the image's
+// edge skip the taps outside it (zero padding contributes nothing), so no padded copy.
 struct NhwcConvTask {
-  const float* x = nullptr;  // the padded input, NHWC: [B][Hp][Wp][C]
-  int64_t x_image = 0, x_row = 0, channels = 0;  // floats a padded image, row, pixel
-  int64_t stride = 1;
-  const int64_t* chunk_offset = nullptr;  // [chunks]: where a chunk starts from a pixel's first channel
+  const float* x = nullptr;  // the input, NHWC: [B][H][W][C]
+  int64_t h = 0, w = 0, channels = 0;  // input rows, columns, channels a pixel
+  int64_t kh = 0, kw = 0, stride = 1, pad = 0;
+  // [chunks]: where a chunk starts, in floats, from the first channel of input pixel
+  // (oy x stride, ox x stride) of output pixel (oy, ox); negative for taps above or left of it.
+  const int64_t* chunk_offset = nullptr;
   int64_t chunks = 0, k = 0;
   const float* values = nullptr;   // [blocks][chunks][k][16], 64-byte aligned
   const uint8_t* lanes = nullptr;  // [blocks][chunks][k][16]: which of the chunk's channels
   int64_t group_out = 0, group_in = 0;  // output and input channels of one convolution group
   const float* bias = nullptr;          // [Cout] or null
   float* y = nullptr;                   // NHWC: [B][Ho][Wo][Cout]
-  int64_t y_image = 0, cout = 0, wo = 0;  // floats an output image, output channels, output columns
+  int64_t ho = 0, wo = 0, cout = 0;     // output rows, columns, channels
   bool relu = false;
 };
 
@@ -35,9 +41,9 @@ struct NhwcConvTask {
 // two FMAs), else one.
 inline int64_t nhwc_blocks_per_call(int64_t k) { return k <= 2 ? 2 : 1; }
 
-// Output pixels [pixel_begin, pixel_end) (row-major in Ho x Wo) of image `image`, output
+// Output rows [row_begin, row_end) x columns [col_begin, col_end) of image `image`, output
 // channel blocks [block, block + blocks) (one or two, in one convolution group).
-void nhwc_conv_avx512(const NhwcConvTask& task, int64_t image, int64_t block, int64_t blocks, int64_t pixel_begin,
-                      int64_t pixel_end);
+void nhwc_conv_avx512(const NhwcConvTask& task, int64_t image, int64_t block, int64_t blocks, int64_t row_begin,
+                      int64_t row_end, int64_t col_begin, int64_t col_end);
 
 }  // namespace domino::engine

@@ -242,46 +242,33 @@ at::Tensor NmConv2d::forward(const at::Tensor& input, bool relu) const {
   return out;
 }
 
-// The channels-last kernel: the input as NHWC (padded into scratch where the convolution
-// pads), the output channels-last. Work is split by image, band of output pixels and
-// (pair of) blocks of 16 output channels.
+// The channels-last kernel: the input as NHWC, read in place (the kernel skips the taps on
+// the padding), the output channels-last. Work is split by image, band of output rows (of
+// pixels, for a 1x1 convolution read as one row) and (pair of) blocks of 16 output channels.
 at::Tensor NmConv2d::forward_channels_last(const at::Tensor& input, bool relu) const {
   const auto x = input.to(torch::kFloat).contiguous(at::MemoryFormat::ChannelsLast);
   const int64_t batch = x.size(0), channels = x.size(1), h = x.size(2), w = x.size(3);
   const int64_t pad = geometry_.padding, s = geometry_.stride, kh = shape_[2], kw = shape_[3];
-  const int64_t hp = h + 2 * pad, wp = w + 2 * pad, ho = (hp - kh) / s + 1, wo = (wp - kw) / s + 1;
-  const float* images = x.data_ptr<float>();
-  if (pad > 0) {
-    float* padded = scratch(0, batch * hp * wp * channels);
-    at::parallel_for(0, batch * hp, 16, [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r) {
-        float* row = padded + r * wp * channels;
-        const int64_t y = r % hp - pad;
-        if (y < 0 || y >= h) {
-          std::fill_n(row, wp * channels, 0.f);
-          continue;
-        }
-        std::fill_n(row, pad * channels, 0.f);
-        std::copy_n(images + ((r / hp) * h + y) * w * channels, w * channels, row + pad * channels);
-        std::fill_n(row + (pad + w) * channels, pad * channels, 0.f);
-      }
-    });
-    images = padded;
-  }
+  const int64_t ho = (h + 2 * pad - kh) / s + 1, wo = (w + 2 * pad - kw) / s + 1;
   const int64_t cin = shape_[1], cout = shape_[0];
+  auto out = torch::empty({batch, cout, ho, wo}, torch::TensorOptions(torch::kFloat).memory_format(at::MemoryFormat::ChannelsLast));
+  NhwcConvTask task;
+  // A 1x1 convolution of stride 1 without padding reads its pixels as one row: longer tiles.
+  const bool flat = kh == 1 && kw == 1 && s == 1 && pad == 0;
+  task.x = x.data_ptr<float>();
+  task.h = flat ? 1 : h;
+  task.w = flat ? h * w : w;
+  task.channels = channels;
+  task.kh = kh;
+  task.kw = kw;
+  task.stride = s;
+  task.pad = pad;
   const int64_t per_tap = cin / kNhwcBlock, chunks = kh * kw * per_tap;
   std::vector<int64_t> chunk_offset(static_cast<size_t>(chunks));
   for (int64_t c = 0; c < chunks; ++c) {
     const int64_t tap = c / per_tap;
-    chunk_offset[c] = ((tap / kw) * wp + tap % kw) * channels + (c % per_tap) * kNhwcBlock;
+    chunk_offset[c] = ((tap / kw - pad) * task.w + tap % kw - pad) * channels + (c % per_tap) * kNhwcBlock;
   }
-  auto out = torch::empty({batch, cout, ho, wo}, torch::TensorOptions(torch::kFloat).memory_format(at::MemoryFormat::ChannelsLast));
-  NhwcConvTask task;
-  task.x = images;
-  task.x_image = hp * wp * channels;
-  task.x_row = wp * channels;
-  task.channels = channels;
-  task.stride = s;
   task.chunk_offset = chunk_offset.data();
   task.chunks = chunks;
   task.k = channels_last_.k;
@@ -291,24 +278,26 @@ at::Tensor NmConv2d::forward_channels_last(const at::Tensor& input, bool relu) c
   task.group_in = cin;
   task.bias = bias_.empty() ? nullptr : bias_.data();
   task.y = out.data_ptr<float>();
-  task.relu = relu;
-  task.y_image = ho * wo * cout;
+  task.ho = flat ? 1 : ho;
+  task.wo = flat ? ho * wo : wo;
   task.cout = cout;
-  // A 1x1 convolution of stride 1 without padding reads its pixels as one row: longer tiles.
-  task.wo = kh == 1 && kw == 1 && s == 1 && pad == 0 ? ho * wo : wo;
+  task.relu = relu;
   // Bands of output pixels whose input and output (~256 KiB each at most) stay in cache
-  // while the blocks' weights stream past.
-  const int64_t pixels = ho * wo, per_pixel = std::max(channels * s * s, cout) * static_cast<int64_t>(sizeof(float));
+  // while the blocks' weights stream past: whole rows, or pixels of the one flat row.
+  const int64_t per_pixel = std::max(channels * s * s, cout) * static_cast<int64_t>(sizeof(float));
   constexpr int64_t kBandBytes = 256 * 1024;
-  const int64_t band = std::min(pixels, std::max<int64_t>(16, kBandBytes / per_pixel));
+  const int64_t band_pixels = std::max<int64_t>(16, kBandBytes / per_pixel);
+  const int64_t band = flat ? std::min(task.wo, band_pixels) : std::clamp<int64_t>(band_pixels / wo, 1, ho);
+  const int64_t bands = ((flat ? task.wo : ho) + band - 1) / band;
   // Two blocks a call where the kernel pairs them and a group holds an even number.
   const int64_t pair = task.group_out % (2 * kNhwcBlock) == 0 ? nhwc_blocks_per_call(channels_last_.k) : 1;
-  const int64_t bands = (pixels + band - 1) / band, calls = cout / kNhwcBlock / pair;
+  const int64_t calls = cout / kNhwcBlock / pair;
   at::parallel_for(0, batch * bands * calls, 1, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
-      const int64_t b = i / (bands * calls), first = (i / calls) % bands * band;
+      const int64_t b = i / (bands * calls), first = (i / calls) % bands * band, block = i % calls * pair;
 #if defined(__x86_64__)
-      nhwc_conv_avx512(task, b, i % calls * pair, pair, first, std::min(pixels, first + band));
+      if (flat) nhwc_conv_avx512(task, b, block, pair, 0, 1, first, std::min(task.wo, first + band));
+      else nhwc_conv_avx512(task, b, block, pair, first, std::min(ho, first + band), 0, wo);
 #endif
     }
   });
