@@ -94,7 +94,8 @@ struct ChannelsLastGuard {
 // the row kernel's NCHW, and both equal LibTorch's. It reads the input unpadded and skips
 // the taps on the padding, so the padding cases: borders on every side, padding wider than
 // half the kernel (pixels whose whole window is padding: bias alone), an image smaller than
-// the kernel (no interior pixel), stride 3.
+// the kernel (no interior pixel), stride 3, and wide images whose interior rows run as one
+// flat run (56 x 56 and 9 x 33 with a 5x5 kernel).
 TEST(NmEngine, ChannelsLastKernelMatchesLibTorch) {
   if (engine::detected_isa() < Isa::Avx512) GTEST_SKIP() << "the channels-last kernel needs AVX-512";
   ChannelsLastGuard guard;
@@ -104,7 +105,7 @@ TEST(NmEngine, ChannelsLastKernelMatchesLibTorch) {
       {16, 16, 3, 1, 1, 1, 11, 13, 1}, {32, 32, 3, 2, 1, 1, 10, 15, 2}, {16, 32, 5, 2, 2, 1, 17, 19, 1},
       {64, 32, 3, 1, 1, 2, 6, 5, 2},   {48, 64, 3, 1, 1, 1, 56, 56, 1}, {16, 16, 3, 1, 0, 1, 3, 3, 1},
       {16, 16, 1, 1, 1, 1, 5, 4, 1},   {16, 32, 3, 1, 2, 1, 6, 7, 2},  {16, 16, 5, 1, 2, 1, 3, 2, 1},
-      {16, 16, 7, 2, 3, 1, 12, 9, 1},  {16, 16, 3, 3, 1, 1, 10, 11, 1},
+      {16, 16, 7, 2, 3, 1, 12, 9, 1},  {16, 16, 3, 3, 1, 1, 10, 11, 1}, {16, 16, 5, 1, 2, 1, 9, 33, 2},
   };
   for (const int64_t M : {4, 8, 16})
     for (const int64_t N : {1, 2, 3, 4, 5, 8, 16}) {
