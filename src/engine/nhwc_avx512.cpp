@@ -18,9 +18,12 @@ namespace domino::engine {
 namespace {
 
 struct Tile {
-  // The input pixel (oy x stride, ox x stride) of the tile's first output pixel (oy, ox), at
-  // its blocks' first input channel; the chunks' offsets are from there.
+  // The image, at the blocks' first input channel, and where in it (floats) the input pixel
+  // (oy x stride, ox x stride) of the tile's first output pixel (oy, ox) lies; the chunks'
+  // offsets are from there. An offset, not a pointer: with padding wider than half the kernel
+  // that pixel can lie past the image, though every tap read lies inside.
   const float* x = nullptr;
+  int64_t x_offset = 0;
   int64_t pixel_step = 0;    // floats between the tile's neighbouring pixels' inputs
   const float* w = nullptr;      // the first block's weights; the next block's follow
   const uint8_t* lanes = nullptr;  // the first block's lane indices, likewise
@@ -66,7 +69,8 @@ inline void for_each_chunk(const Tile& t, int64_t k, F&& f) {
     const int64_t first = t.chunk_first + r * t.run_step;
     const float* w = t.w + first * k * 16;
     const uint8_t* l = t.lanes + first * k * 16;
-    for (int64_t c = first; c < first + t.chunk_count; ++c, w += k * 16, l += k * 16) f(w, l, t.x + t.chunk_offset[c]);
+    for (int64_t c = first; c < first + t.chunk_count; ++c, w += k * 16, l += k * 16)
+      f(w, l, t.x + (t.x_offset + t.chunk_offset[c]));
   }
 }
 
@@ -149,7 +153,7 @@ void run(Tile t, int64_t pixels) {
   for (int64_t tiles = (pixels + P - 1) / P; tiles > 0; --tiles) {
     const int64_t size = (pixels + tiles - 1) / tiles;
     sized_tile<K, P, NB>(t, static_cast<int>(size));
-    t.x += size * t.pixel_step;
+    t.x_offset += size * t.pixel_step;
     t.y += size * t.y_step;
     pixels -= size;
   }
@@ -244,14 +248,14 @@ void nhwc_conv_avx512(const NhwcConvTask& a, int64_t image, int64_t block, int64
   for (int64_t b = 0; b < 2; ++b)
     t.bias[b] = a.bias && b < blocks ? _mm512_loadu_ps(a.bias + out_channel + b * kNhwcBlock) : _mm512_setzero_ps();
   t.relu = a.relu;
-  const float* x = a.x + image * a.h * a.w * a.channels + in_channel;
+  t.x = a.x + image * a.h * a.w * a.channels + in_channel;
   float* y = a.y + image * a.ho * a.wo * a.cout + out_channel;
   // `pixels` output pixels from (oy, ox), along the row or down the column, reading taps
   // rows x cols of the kernel.
   const auto compute = [&](int64_t oy, int64_t ox, int64_t pixels, bool down, TapRange rows, TapRange cols) {
     if (pixels <= 0) return;
     Tile s = t;
-    s.x = x + (oy * a.w + ox) * a.stride * a.channels;
+    s.x_offset = (oy * a.w + ox) * a.stride * a.channels;
     s.y = y + (oy * a.wo + ox) * a.cout;
     s.pixel_step = (down ? a.w : 1) * a.stride * a.channels;
     s.y_step = (down ? a.wo : 1) * a.cout;
