@@ -270,16 +270,18 @@ void nhwc_conv_avx512(const NhwcConvTask& a, int64_t image, int64_t block, int64
   const TapRange all_rows{0, a.kh}, all_cols{0, a.kw};
   const auto inner_rows = interior(row_begin, row_end, a.h, a.kh, a.stride, a.pad);
   const auto inner_cols = interior(col_begin, col_end, a.w, a.kw, a.stride, a.pad);
+  // f(ox, its taps) for each border column of the window: left of the interior, then right.
+  const auto for_each_border_column = [&](const auto& f) {
+    for (int64_t ox = col_begin; ox < inner_cols.begin; ++ox) f(ox, taps_inside(ox, a.w, a.kw, a.stride, a.pad));
+    for (int64_t ox = inner_cols.end; ox < col_end; ++ox) f(ox, taps_inside(ox, a.w, a.kw, a.stride, a.pad));
+  };
+  const int64_t inner_width = inner_cols.end - inner_cols.begin;
   const auto border_row = [&](int64_t oy) {
     const auto rows = taps_inside(oy, a.h, a.kh, a.stride, a.pad);
-    for (int64_t ox = col_begin; ox < inner_cols.begin; ++ox)
-      compute(oy, ox, 1, false, rows, taps_inside(ox, a.w, a.kw, a.stride, a.pad));
-    compute(oy, inner_cols.begin, inner_cols.end - inner_cols.begin, false, rows, all_cols);
-    for (int64_t ox = inner_cols.end; ox < col_end; ++ox)
-      compute(oy, ox, 1, false, rows, taps_inside(ox, a.w, a.kw, a.stride, a.pad));
+    compute(oy, inner_cols.begin, inner_width, false, rows, all_cols);
+    for_each_border_column([&](int64_t ox, TapRange cols) { compute(oy, ox, 1, false, rows, cols); });
   };
   for (int64_t oy = row_begin; oy < inner_rows.begin; ++oy) border_row(oy);
-  const int64_t inner_width = inner_cols.end - inner_cols.begin;
   if (wide_interior(a, inner_rows, inner_width, col_begin, col_end)) {
     compute(inner_rows.begin, inner_cols.begin, (inner_rows.end - inner_rows.begin - 1) * a.w + inner_width, false,
             all_rows, all_cols);
@@ -287,11 +289,10 @@ void nhwc_conv_avx512(const NhwcConvTask& a, int64_t image, int64_t block, int64
     for (int64_t oy = inner_rows.begin; oy < inner_rows.end; ++oy)
       compute(oy, inner_cols.begin, inner_width, false, all_rows, all_cols);
   }
+  // After the interior: they overwrite the border pixels a wide interior run computed.
   const int64_t inner_height = inner_rows.end - inner_rows.begin;
-  for (int64_t ox = col_begin; ox < inner_cols.begin; ++ox)
-    compute(inner_rows.begin, ox, inner_height, true, all_rows, taps_inside(ox, a.w, a.kw, a.stride, a.pad));
-  for (int64_t ox = inner_cols.end; ox < col_end; ++ox)
-    compute(inner_rows.begin, ox, inner_height, true, all_rows, taps_inside(ox, a.w, a.kw, a.stride, a.pad));
+  for_each_border_column(
+      [&](int64_t ox, TapRange cols) { compute(inner_rows.begin, ox, inner_height, true, all_rows, cols); });
   for (int64_t oy = inner_rows.end; oy < row_end; ++oy) border_row(oy);
 }
 
