@@ -106,6 +106,8 @@ TEST(NmEngine, ChannelsLastKernelMatchesLibTorch) {
       {64, 32, 3, 1, 1, 2, 6, 5, 2},   {48, 64, 3, 1, 1, 1, 56, 56, 1}, {16, 16, 3, 1, 0, 1, 3, 3, 1},
       {16, 16, 1, 1, 1, 1, 5, 4, 1},   {16, 32, 3, 1, 2, 1, 6, 7, 2},  {16, 16, 5, 1, 2, 1, 3, 2, 1},
       {16, 16, 7, 2, 3, 1, 12, 9, 1},  {16, 16, 3, 3, 1, 1, 10, 11, 1}, {16, 16, 5, 1, 2, 1, 9, 33, 2},
+      // Several blocks a work item, cut into runs (pairs and an odd one left over; per group).
+      {64, 96, 1, 1, 0, 2, 5, 5, 1},   {32, 80, 3, 1, 1, 1, 9, 9, 1},
   };
   for (const int64_t M : {4, 8, 16})
     for (const int64_t N : {1, 2, 3, 4, 5, 8, 16}) {

@@ -33,11 +33,26 @@ struct Tile {
   // `chunk_count` consecutive chunks, the first at `chunk_first`, one every `run_step`.
   int64_t chunk_first = 0, chunk_count = 0, runs = 0, run_step = 0;
   int64_t k = 0;
-  __m512 bias[2];
+  const float* bias = nullptr;  // the first block's bias, or null
   float* y = nullptr;  // the tile's first output, at the first block's first channel
   int64_t y_step = 0;  // likewise their outputs
   bool relu = false;
 };
+
+// The blocks of call `call` (blocks [call x NB, call x NB + NB) from the tile's first): their
+// weights, lane indices, bias and outputs.
+struct Blocks {
+  const float* w;
+  const uint8_t* lanes;
+  const float* bias;
+  float* y;
+};
+template <int NB>
+inline Blocks blocks_of(const Tile& t, int64_t call) {
+  const int64_t first = call * NB;
+  return {t.w + first * t.block_stride, t.lanes + first * t.block_stride,
+          t.bias ? t.bias + first * kNhwcBlock : nullptr, t.y + first * kNhwcBlock};
+}
 
 // All lanes kept: the same vpermps, without _mm512_permutexvar_ps's undefined pass-through
 // (GCC 12 warns on it).
@@ -48,42 +63,54 @@ inline __m512 permute(__m512i lane, __m512 in) { return _mm512_maskz_permutexvar
 inline __m512i lanes16(const uint8_t* l) { return _mm512_maskz_cvtepu8_epi32(0xFFFF, _mm_loadu_si128(reinterpret_cast<const __m128i*>(l))); }
 
 template <int NB, int P>
-inline void store_tile(const Tile& t, __m512 (&acc)[NB][P]) {
-  const __m512 zero = _mm512_setzero_ps();
+inline void store_tile(const Tile& t, float* const y, __m512 (&acc)[NB][P]) {
+  // A local step: the stores could alias the tile's fields, which the compiler would then
+  // reload for every store.
+  const int64_t step = t.y_step;
+  if (t.relu) {
+    const __m512 zero = _mm512_setzero_ps();
+#pragma GCC unroll 2
+    for (int b = 0; b < NB; ++b)
+#pragma GCC unroll 16
+      for (int p = 0; p < P; ++p)  // a masked move: GCC 12 warns on _mm512_max_ps's undefined pass-through
+        acc[b][p] = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(acc[b][p], zero, _CMP_GT_OQ), acc[b][p]);
+  }
 #pragma GCC unroll 2
   for (int b = 0; b < NB; ++b)
 #pragma GCC unroll 16
-    for (int p = 0; p < P; ++p) {
-      // A masked move, not _mm512_max_ps: GCC 12 warns on that intrinsic's undefined pass-through.
-      const __m512 v = acc[b][p];
-      const __m512 out = t.relu ? _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, zero, _CMP_GT_OQ), v) : v;
-      _mm512_storeu_ps(t.y + p * t.y_step + b * kNhwcBlock, out);
-    }
+    for (int p = 0; p < P; ++p) _mm512_storeu_ps(y + p * step + b * kNhwcBlock, acc[b][p]);
 }
 
-// f(weights, lane indices, input) for each chunk the tile reads: the first block's k weight
-// and index vectors of that chunk, and the tile's first pixel's 16 channels of it.
+// f(weights, lane indices, input) for each chunk the tile reads: the first of `blocks`' k
+// weight and index vectors of that chunk, and the tile's first pixel's 16 channels of it.
 template <typename F>
-inline void for_each_chunk(const Tile& t, int64_t k, F&& f) {
+inline void for_each_chunk(const Tile& t, const Blocks& blocks, int64_t k, F&& f) {
   for (int64_t r = 0; r < t.runs; ++r) {
     const int64_t first = t.chunk_first + r * t.run_step;
-    const float* w = t.w + first * k * 16;
-    const uint8_t* l = t.lanes + first * k * 16;
+    const float* w = blocks.w + first * k * 16;
+    const uint8_t* l = blocks.lanes + first * k * 16;
     for (int64_t c = first; c < first + t.chunk_count; ++c, w += k * 16, l += k * 16)
       f(w, l, t.x + (t.x_offset + t.chunk_offset[c]));
+  }
+}
+
+template <int NB, int P>
+inline void init_tile(const Blocks& c, __m512 (&acc)[NB][P]) {
+#pragma GCC unroll 2
+  for (int b = 0; b < NB; ++b) {
+    const __m512 bias = c.bias ? _mm512_loadu_ps(c.bias + b * kNhwcBlock) : _mm512_setzero_ps();
+#pragma GCC unroll 16
+    for (int p = 0; p < P; ++p) acc[b][p] = bias;
   }
 }
 
 // K known at compile time: the blocks' weights and indices stay in registers per chunk.
 // NB = 2 blocks share each pixel's load (where K is small, so that a load feeds few FMAs).
 template <int K, int P, int NB>
-void tile(const Tile& t) {
+void tile(const Tile& t, const Blocks& c) {
   __m512 acc[NB][P];
-#pragma GCC unroll 2
-  for (int b = 0; b < NB; ++b)
-#pragma GCC unroll 16
-    for (int p = 0; p < P; ++p) acc[b][p] = t.bias[b];
-  for_each_chunk(t, K, [&](const float* w, const uint8_t* l, const float* x) {
+  init_tile<NB, P>(c, acc);
+  for_each_chunk(t, c, K, [&](const float* w, const uint8_t* l, const float* x) {
     __m512 value[NB][K];
     __m512i lane[NB][K];
 #pragma GCC unroll 2
@@ -102,16 +129,15 @@ void tile(const Tile& t) {
         for (int j = 0; j < K; ++j) acc[b][p] = _mm512_fmadd_ps(value[b][j], permute(lane[b][j], in), acc[b][p]);
     }
   });
-  store_tile<NB, P>(t, acc);
+  store_tile<NB, P>(t, c.y, acc);
 }
 
 // Any k (dense-ish layers: correct, not tuned): weights read from memory per pixel.
 template <int P>
-void tile_any_k(const Tile& t) {
+void tile_any_k(const Tile& t, const Blocks& c) {
   __m512 acc[1][P];
-#pragma GCC unroll 16
-  for (int p = 0; p < P; ++p) acc[0][p] = t.bias[0];
-  for_each_chunk(t, t.k, [&](const float* w, const uint8_t* l, const float* x) {
+  init_tile<1, P>(c, acc);
+  for_each_chunk(t, c, t.k, [&](const float* w, const uint8_t* l, const float* x) {
 #pragma GCC unroll 16
     for (int p = 0; p < P; ++p) {
       const __m512 in = _mm512_loadu_ps(x + p * t.pixel_step);
@@ -119,7 +145,7 @@ void tile_any_k(const Tile& t) {
         acc[0][p] = _mm512_fmadd_ps(_mm512_load_ps(w + j * 16), permute(lanes16(l + j * 16), in), acc[0][p]);
     }
   });
-  store_tile<1, P>(t, acc);
+  store_tile<1, P>(t, c.y, acc);
 }
 
 // Pixels a tile: as many accumulators as the 32 vector registers leave after the blocks'
@@ -130,69 +156,73 @@ constexpr int tile_pixels() {
 }
 
 template <int K, int P, int NB>
-void run_tile(const Tile& t) {
-  if constexpr (K > 0) tile<K, P, NB>(t);
-  else tile_any_k<P>(t);
+void run_tile(const Tile& t, const Blocks& c) {
+  if constexpr (K > 0) tile<K, P, NB>(t, c);
+  else tile_any_k<P>(t, c);
 }
 
 // A tile of `pixels` <= P pixels.
 template <int K, int P, int NB>
-void sized_tile(const Tile& t, int pixels) {
+void sized_tile(const Tile& t, const Blocks& c, int pixels) {
   if constexpr (P > 0) {
-    if (pixels == P) run_tile<K, P, NB>(t);
-    else sized_tile<K, P - 1, NB>(t, pixels);
+    if (pixels == P) run_tile<K, P, NB>(t, c);
+    else sized_tile<K, P - 1, NB>(t, c, pixels);
   }
 }
 
 // `pixels` output pixels, `t.pixel_step` apart (along a row or down a column), in tiles of
 // equal size (49: 13, 12, 12, 12, not 16, 16, 16, 1): every tile reads all the blocks'
-// weights once, so a small tile wastes those reads.
+// weights once, so a small tile wastes those reads. Each tile runs `calls` x NB blocks, one
+// call after the other, while its input is in the L1 cache; the tile's outputs of all of
+// them are then neighbours in memory (docs/engine.md, "Blocks inside the pixel tile").
 template <int K, int NB>
-void run(Tile t, int64_t pixels) {
+void run(Tile t, int64_t calls, int64_t pixels) {
   constexpr int P = tile_pixels<K, NB>();
-  for (int64_t tiles = (pixels + P - 1) / P; tiles > 0; --tiles) {
-    const int64_t size = (pixels + tiles - 1) / tiles;
-    sized_tile<K, P, NB>(t, static_cast<int>(size));
-    t.x_offset += size * t.pixel_step;
-    t.y += size * t.y_step;
-    pixels -= size;
+  const int64_t tiles = (pixels + P - 1) / P, size = pixels / tiles, larger = pixels % tiles;
+  for (int64_t i = 0; i < tiles; ++i) {
+    const int n = static_cast<int>(size + (i < larger));  // the first `larger` tiles take one pixel more
+    for (int64_t call = 0; call < calls; ++call) sized_tile<K, P, NB>(t, blocks_of<NB>(t, call), n);
+    t.x_offset += n * t.pixel_step;
+    t.y += n * t.y_step;
   }
 }
 
 template <int NB>
-void run_k(const Tile& t, int64_t pixels) {
+void run_k(const Tile& t, int64_t calls, int64_t pixels) {
   if constexpr (NB == 2) {  // k <= 2 only (nhwc_blocks_per_call)
-    if (t.k == 1) run<1, 2>(t, pixels);
-    else run<2, 2>(t, pixels);
+    if (t.k == 1) run<1, 2>(t, calls, pixels);
+    else run<2, 2>(t, calls, pixels);
   } else {
     switch (t.k) {
-      case 1: run<1, 1>(t, pixels); break;
-      case 2: run<2, 1>(t, pixels); break;
-      case 3: run<3, 1>(t, pixels); break;
-      case 4: run<4, 1>(t, pixels); break;
-      case 5: run<5, 1>(t, pixels); break;
-      case 6: run<6, 1>(t, pixels); break;
-      case 7: run<7, 1>(t, pixels); break;
-      case 8: run<8, 1>(t, pixels); break;
-      default: run<0, 1>(t, pixels); break;
+      case 1: run<1, 1>(t, calls, pixels); break;
+      case 2: run<2, 1>(t, calls, pixels); break;
+      case 3: run<3, 1>(t, calls, pixels); break;
+      case 4: run<4, 1>(t, calls, pixels); break;
+      case 5: run<5, 1>(t, calls, pixels); break;
+      case 6: run<6, 1>(t, calls, pixels); break;
+      case 7: run<7, 1>(t, calls, pixels); break;
+      case 8: run<8, 1>(t, calls, pixels); break;
+      default: run<0, 1>(t, calls, pixels); break;
     }
   }
 }
 
-// Both blocks of a call, sharing each pixel's load where the kernel pairs them.
+// The tile's `blocks` blocks, in pairs sharing each pixel's load where the kernel pairs them
+// (an odd one left over on its own).
 void run_blocks(const Tile& t, int64_t blocks, int64_t pixels) {
-  if (blocks == 2 && nhwc_blocks_per_call(t.k) == 2) {  // run_k<2> takes only such k
-    run_k<2>(t, pixels);
+  if (nhwc_blocks_per_call(t.k) == 1) {
+    run_k<1>(t, blocks, pixels);
     return;
   }
-  for (int64_t b = 0; b < blocks; ++b) {
-    Tile one = t;
-    one.w += b * t.block_stride;
-    one.lanes += b * t.block_stride;
-    one.bias[0] = t.bias[b];
-    one.y += b * kNhwcBlock;
-    run_k<1>(one, pixels);
-  }
+  run_k<2>(t, blocks / 2, pixels);
+  if (blocks % 2 == 0) return;
+  Tile last = t;
+  const auto c = blocks_of<1>(t, blocks - 1);
+  last.w = c.w;
+  last.lanes = c.lanes;
+  last.bias = c.bias;
+  last.y = c.y;
+  run_k<1>(last, 1, pixels);
 }
 
 // The kernel taps [begin, end) that output position `o` (a row or a column) reads inside an
@@ -245,8 +275,7 @@ void nhwc_conv_avx512(const NhwcConvTask& a, int64_t image, int64_t block, int64
   t.lanes = a.lanes + block * t.block_stride;
   t.chunk_offset = a.chunk_offset;
   t.k = a.k;
-  for (int64_t b = 0; b < 2; ++b)
-    t.bias[b] = a.bias && b < blocks ? _mm512_loadu_ps(a.bias + out_channel + b * kNhwcBlock) : _mm512_setzero_ps();
+  t.bias = a.bias ? a.bias + out_channel : nullptr;
   t.relu = a.relu;
   t.x = a.x + image * a.h * a.w * a.channels + in_channel;
   float* y = a.y + image * a.ho * a.wo * a.cout + out_channel;

@@ -36,13 +36,14 @@ struct NhwcConvTask {
   bool relu = false;
 };
 
-// Blocks of output channels one call computes together (sharing each pixel's load): two
+// Blocks of output channels a tile computes together (sharing each pixel's load): two
 // where a block keeps at most 2 weights of a chunk (a pixel's load would feed only one or
 // two FMAs), else one.
 inline int64_t nhwc_blocks_per_call(int64_t k) { return k <= 2 ? 2 : 1; }
 
 // Output rows [row_begin, row_end) x columns [col_begin, col_end) of image `image`, output
-// channel blocks [block, block + blocks) (one or two, in one convolution group).
+// channel blocks [block, block + blocks) (in one convolution group). Each pixel tile runs
+// all those blocks while its input is in the L1 cache.
 void nhwc_conv_avx512(const NhwcConvTask& task, int64_t image, int64_t block, int64_t blocks, int64_t row_begin,
                       int64_t row_end, int64_t col_begin, int64_t col_end);
 
