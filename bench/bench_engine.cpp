@@ -7,7 +7,9 @@
 #include <torch/torch.h>
 
 #include <atomic>
+#include <algorithm>
 #include <chrono>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -91,10 +93,31 @@ double peak_fma_rate() {
   return rate;
 }
 
+// Bytes a second that every LibTorch thread together reads and writes when copying buffers far
+// larger than the caches (128 MiB each): what a layer whose input and output live in memory
+// (batch 32) can move at best. A plain loop: the copy's speed, not the instructions', bounds it.
+double memory_rate() {
+  static const double rate = [] {
+    constexpr int64_t kFloats = int64_t{32} << 20;
+    std::vector<float> from(kFloats, 1.f), to(kFloats, 0.f);
+    const auto copy = [&] {
+      at::parallel_for(0, kFloats, kFloats / at::get_num_threads(), [&](int64_t begin, int64_t end) {
+        std::copy(from.begin() + begin, from.begin() + end, to.begin() + begin);
+      });
+    };
+    copy();  // the pages, touched once
+    double best = 1e9;
+    for (int i = 0; i < 3; ++i) best = std::min(best, seconds(copy));
+    return 2.0 * kFloats * sizeof(float) / best;
+  }();
+  return rate;
+}
+
 // Args: layer, batch, N (M = 16); the iteration time is the engine's.
 void BM_NmConvVsDense(benchmark::State& state) {
   at::set_num_threads(2);
   peak_fma_rate();  // measured once, before any timing (it also starts the threads)
+  memory_rate();
   const auto& layer = kResNet50[state.range(0)];
   const int64_t batch = state.range(1), N = state.range(2), M = 16;
   state.SetLabel(fmt::format("{} b{} {}:{}", layer.name, batch, N, M));
@@ -131,6 +154,10 @@ void BM_NmConvVsDense(benchmark::State& state) {
   state.counters["target"] = N <= 4 ? 0.6 * M / N : 1.0;
   state.counters["GMAC/s"] = macs / (sparse / n) / 1e9;
   if (peak_fma_rate() > 0) state.counters["peak_frac"] = macs / (sparse / n) / peak_fma_rate();
+  // The least time the layer's input and output take to pass through memory once (fp32), if
+  // they lived there: at batch 32 they do (26-103 MB a layer, beyond the caches).
+  const double bytes = static_cast<double>(x.numel() / (layer.stride * layer.stride) + outputs * layer.cout) * 4;
+  state.counters["memory_ms"] = bytes / memory_rate() * 1e3;
 }
 BENCHMARK(BM_NmConvVsDense)
     ->ArgNames({"layer", "batch", "N"})
