@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
+
 #include "domino/io/checkpoint.h"
 #include "domino/jobs/eval_job.h"
 #include "domino/jobs/search_job.h"
@@ -282,6 +284,13 @@ TEST_F(SearchJobs, ALatencyTargetIsMetByTheTableAndTheSchemeRecordsIt) {
   const auto r = run_search_job(j);
   EXPECT_GE(r.scheme.latency_reduction(), 0.6 - 0.001);
   EXPECT_FALSE(r.scheme.decisions.empty());
+  // The stem, timed alike at every N (the engine runs it dense), is not pruned for nothing.
+  const auto stem = std::find_if(r.scheme.layers.begin(), r.scheme.layers.end(), [](const auto& l) { return l.name == "conv1"; });
+  ASSERT_NE(stem, r.scheme.layers.end());
+  EXPECT_EQ(stem->N, stem->M);
+  EXPECT_FALSE(stem->searchable);
+  EXPECT_NE(stem->note.find("the engine runs it dense"), std::string::npos) << stem->note;
+  for (const auto& l : r.scheme.layers) EXPECT_TRUE(l.name == "conv1" || l.searchable) << l.name;
   const auto back = load_scheme(r.scheme_path);  // the table's name and times travel with the scheme
   ASSERT_TRUE(back.latency);
   EXPECT_EQ(back.latency->table, j.options.latency_table);

@@ -83,9 +83,11 @@ SearchResult run_search_job(const SearchJob& job) {
   scheme.options["precision"] = config.precision;
   scheme.options["checkpoint"] = job.checkpoint.empty() ? job.pretrained.file : job.checkpoint;
   const auto candidates = candidate_ns(job.options.M, job.options.candidates);
-  if (!job.options.latency_table.empty())
+  if (!job.options.latency_table.empty()) {
     engine::attach_latency_table(scheme, job.options.latency_table, candidates);
-  else if (job.options.target.kind == TargetKind::Latency)
+    // Listed with the other layers not searched (refuse_unreachable's note).
+    if (job.options.target.kind == TargetKind::Latency) engine::keep_unaccelerated_layers_dense(scheme);
+  } else if (job.options.target.kind == TargetKind::Latency)
     fail("target {} needs a latency table of the model: --latency-table FILE (made by `domino latency-table --model {} "
          "--dataset {} --M {}`)", to_string(job.options.target), checkpoint.model, config.dataset, job.options.M);
   refuse_unreachable(scheme, job.options, candidates.front());
