@@ -185,9 +185,8 @@ void attach_latency_table(Scheme& scheme, const std::string& path, const std::ve
   scheme.latency = std::move(costs);
 }
 
-std::vector<std::string> keep_unaccelerated_layers_dense(Scheme& scheme) {
+void keep_unaccelerated_layers_dense(Scheme& scheme) {
   if (!scheme.latency) fail("keeping unaccelerated layers dense needs the scheme's layer times (a latency table)");
-  std::vector<std::string> kept;
   for (auto& l : scheme.layers) {
     if (!l.searchable) continue;
     const auto& by_n = scheme.latency->ms.at(l.name);
@@ -196,9 +195,7 @@ std::vector<std::string> keep_unaccelerated_layers_dense(Scheme& scheme) {
     l.searchable = false;
     l.N = l.M;
     l.note = "kept dense: the engine runs it dense (the latency table times it alike at every N)";
-    kept.push_back(l.name);
   }
-  return kept;
 }
 
 nlohmann::json to_json(const LatencyTable& t) {

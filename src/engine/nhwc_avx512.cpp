@@ -39,17 +39,15 @@ struct Tile {
   bool relu = false;
 };
 
-// The blocks of call `call` (blocks [call x NB, call x NB + NB) from the tile's first): their
-// weights, lane indices, bias and outputs.
+// The NB blocks of one call, `first` blocks past the tile's first: their weights, lane
+// indices, bias and outputs.
 struct Blocks {
   const float* w;
   const uint8_t* lanes;
   const float* bias;
   float* y;
 };
-template <int NB>
-inline Blocks blocks_of(const Tile& t, int64_t call) {
-  const int64_t first = call * NB;
+inline Blocks blocks_at(const Tile& t, int64_t first) {
   return {t.w + first * t.block_stride, t.lanes + first * t.block_stride,
           t.bias ? t.bias + first * kNhwcBlock : nullptr, t.y + first * kNhwcBlock};
 }
@@ -172,37 +170,38 @@ void sized_tile(const Tile& t, const Blocks& c, int pixels) {
 
 // `pixels` output pixels, `t.pixel_step` apart (along a row or down a column), in tiles of
 // equal size (49: 13, 12, 12, 12, not 16, 16, 16, 1): every tile reads all the blocks'
-// weights once, so a small tile wastes those reads. Each tile runs `calls` x NB blocks, one
-// call after the other, while its input is in the L1 cache; the tile's outputs of all of
-// them are then neighbours in memory (docs/engine.md, "Blocks inside the pixel tile").
+// weights once, so a small tile wastes those reads. Each tile runs `calls` x NB blocks from
+// block `first` on, one call after the other, while its input is in the L1 cache; the
+// tile's outputs of all of them are then neighbours in memory (docs/engine.md, "Blocks
+// inside the pixel tile").
 template <int K, int NB>
-void run(Tile t, int64_t calls, int64_t pixels) {
+void run(Tile t, int64_t first, int64_t calls, int64_t pixels) {
   constexpr int P = tile_pixels<K, NB>();
   const int64_t tiles = (pixels + P - 1) / P, size = pixels / tiles, larger = pixels % tiles;
   for (int64_t i = 0; i < tiles; ++i) {
     const int n = static_cast<int>(size + (i < larger));  // the first `larger` tiles take one pixel more
-    for (int64_t call = 0; call < calls; ++call) sized_tile<K, P, NB>(t, blocks_of<NB>(t, call), n);
+    for (int64_t call = 0; call < calls; ++call) sized_tile<K, P, NB>(t, blocks_at(t, first + call * NB), n);
     t.x_offset += n * t.pixel_step;
     t.y += n * t.y_step;
   }
 }
 
 template <int NB>
-void run_k(const Tile& t, int64_t calls, int64_t pixels) {
+void run_k(const Tile& t, int64_t first, int64_t calls, int64_t pixels) {
   if constexpr (NB == 2) {  // k <= 2 only (nhwc_blocks_per_call)
-    if (t.k == 1) run<1, 2>(t, calls, pixels);
-    else run<2, 2>(t, calls, pixels);
+    if (t.k == 1) run<1, 2>(t, first, calls, pixels);
+    else run<2, 2>(t, first, calls, pixels);
   } else {
     switch (t.k) {
-      case 1: run<1, 1>(t, calls, pixels); break;
-      case 2: run<2, 1>(t, calls, pixels); break;
-      case 3: run<3, 1>(t, calls, pixels); break;
-      case 4: run<4, 1>(t, calls, pixels); break;
-      case 5: run<5, 1>(t, calls, pixels); break;
-      case 6: run<6, 1>(t, calls, pixels); break;
-      case 7: run<7, 1>(t, calls, pixels); break;
-      case 8: run<8, 1>(t, calls, pixels); break;
-      default: run<0, 1>(t, calls, pixels); break;
+      case 1: run<1, 1>(t, first, calls, pixels); break;
+      case 2: run<2, 1>(t, first, calls, pixels); break;
+      case 3: run<3, 1>(t, first, calls, pixels); break;
+      case 4: run<4, 1>(t, first, calls, pixels); break;
+      case 5: run<5, 1>(t, first, calls, pixels); break;
+      case 6: run<6, 1>(t, first, calls, pixels); break;
+      case 7: run<7, 1>(t, first, calls, pixels); break;
+      case 8: run<8, 1>(t, first, calls, pixels); break;
+      default: run<0, 1>(t, first, calls, pixels); break;
     }
   }
 }
@@ -211,18 +210,11 @@ void run_k(const Tile& t, int64_t calls, int64_t pixels) {
 // (an odd one left over on its own).
 void run_blocks(const Tile& t, int64_t blocks, int64_t pixels) {
   if (nhwc_blocks_per_call(t.k) == 1) {
-    run_k<1>(t, blocks, pixels);
+    run_k<1>(t, 0, blocks, pixels);
     return;
   }
-  run_k<2>(t, blocks / 2, pixels);
-  if (blocks % 2 == 0) return;
-  Tile last = t;
-  const auto c = blocks_of<1>(t, blocks - 1);
-  last.w = c.w;
-  last.lanes = c.lanes;
-  last.bias = c.bias;
-  last.y = c.y;
-  run_k<1>(last, 1, pixels);
+  run_k<2>(t, 0, blocks / 2, pixels);
+  if (blocks % 2 == 1) run_k<1>(t, blocks - 1, 1, pixels);
 }
 
 // The kernel taps [begin, end) that output position `o` (a row or a column) reads inside an

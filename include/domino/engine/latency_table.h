@@ -97,8 +97,8 @@ void attach_latency_table(Scheme& scheme, const std::string& path, const std::ve
 // Under a latency target, a layer whose measured time is the same at every N (the engine
 // runs it dense: the 3-channel stem, a layer whose rows do not split into groups of M) gains
 // nothing from pruning and would only lose accuracy: it is kept dense, not searched, with a
-// note saying why. Returns the layers so kept. Needs the times (attach_latency_table).
-std::vector<std::string> keep_unaccelerated_layers_dense(Scheme& scheme);
+// note saying why. Needs the times (attach_latency_table).
+void keep_unaccelerated_layers_dense(Scheme& scheme);
 
 nlohmann::json to_json(const LatencyTable& table);
 // A table from its JSON (a file `source`); fails naming the file on anything else.
