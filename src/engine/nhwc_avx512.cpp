@@ -146,11 +146,9 @@ void tile_any_k(const Tile& t, const Blocks& c) {
   store_tile<1, P>(t, c.y, acc);
 }
 
-// Pixels a tile: as many accumulators as the 32 vector registers leave after the blocks'
-// k weight and index vectors and two temporaries.
 template <int K, int NB>
 constexpr int tile_pixels() {
-  return K <= 0 ? 8 : std::min(16, (30 - 2 * K * NB) / NB);
+  return static_cast<int>(nhwc_tile_pixels(K, NB));
 }
 
 template <int K, int P, int NB>
@@ -251,6 +249,50 @@ bool wide_interior(const NhwcConvTask& a, TapRange rows, int64_t width, int64_t 
   return (a.w - width) * 8 <= a.w;
 }
 
+// One work item's layer, images and blocks: runs tiles of output pixels from an output
+// position — along a row, down a column or across images (a pixel step and an output step
+// say which) — reading the taps rows x cols of the kernel.
+class Window {
+ public:
+  Window(const NhwcConvTask& a, int64_t image, int64_t block, int64_t blocks) : a_(a), blocks_(blocks) {
+    const int64_t out_channel = block * kNhwcBlock;
+    const int64_t in_channel = out_channel / a.group_out * a.group_in;  // the blocks' group's first input channel
+    per_tap_ = a.chunks / (a.kh * a.kw);
+    t_.block_stride = a.chunks * a.k * kNhwcBlock;
+    t_.w = a.values + block * t_.block_stride;
+    t_.lanes = a.lanes + block * t_.block_stride;
+    t_.chunk_offset = a.chunk_offset;
+    t_.k = a.k;
+    t_.bias = a.bias ? a.bias + out_channel : nullptr;
+    t_.relu = a.relu;
+    t_.x = a.x + image * a.h * a.w * a.channels + in_channel;
+    y_ = a.y + image * a.ho * a.wo * a.cout + out_channel;
+  }
+
+  void compute(int64_t oy, int64_t ox, int64_t pixels, int64_t pixel_step, int64_t y_step, TapRange rows,
+               TapRange cols) const {
+    if (pixels <= 0) return;
+    Tile s = t_;
+    s.x_offset = (oy * a_.w + ox) * a_.stride * a_.channels;
+    s.y = y_ + (oy * a_.wo + ox) * a_.cout;
+    s.pixel_step = pixel_step;
+    s.y_step = y_step;
+    const int64_t tap_rows = rows.end - rows.begin, tap_cols = cols.end - cols.begin;
+    s.run_step = a_.kw * per_tap_;
+    s.chunk_first = (rows.begin * a_.kw + cols.begin) * per_tap_;
+    const bool whole_rows = tap_cols == a_.kw;  // then the runs of consecutive tap rows join
+    s.runs = tap_rows > 0 && tap_cols > 0 ? (whole_rows ? 1 : tap_rows) : 0;
+    s.chunk_count = (whole_rows ? tap_rows : 1) * tap_cols * per_tap_;
+    run_blocks(s, blocks_, pixels);
+  }
+
+ private:
+  const NhwcConvTask& a_;
+  int64_t blocks_ = 0, per_tap_ = 0;
+  Tile t_;
+  float* y_ = nullptr;
+};
+
 }  // namespace
 
 // The window is cut by which taps its pixels read: interior rows' interior pixels (all taps)
@@ -258,35 +300,10 @@ bool wide_interior(const NhwcConvTask& a, TapRange rows, int64_t width, int64_t 
 // the column; border rows piece by piece.
 void nhwc_conv_avx512(const NhwcConvTask& a, int64_t image, int64_t block, int64_t blocks, int64_t row_begin,
                       int64_t row_end, int64_t col_begin, int64_t col_end) {
-  const int64_t out_channel = block * kNhwcBlock;
-  const int64_t in_channel = out_channel / a.group_out * a.group_in;  // the blocks' group's first input channel
-  const int64_t per_tap = a.chunks / (a.kh * a.kw);
-  Tile t;
-  t.block_stride = a.chunks * a.k * kNhwcBlock;
-  t.w = a.values + block * t.block_stride;
-  t.lanes = a.lanes + block * t.block_stride;
-  t.chunk_offset = a.chunk_offset;
-  t.k = a.k;
-  t.bias = a.bias ? a.bias + out_channel : nullptr;
-  t.relu = a.relu;
-  t.x = a.x + image * a.h * a.w * a.channels + in_channel;
-  float* y = a.y + image * a.ho * a.wo * a.cout + out_channel;
-  // `pixels` output pixels from (oy, ox), along the row or down the column, reading taps
-  // rows x cols of the kernel.
-  const auto compute = [&](int64_t oy, int64_t ox, int64_t pixels, bool down, TapRange rows, TapRange cols) {
-    if (pixels <= 0) return;
-    Tile s = t;
-    s.x_offset = (oy * a.w + ox) * a.stride * a.channels;
-    s.y = y + (oy * a.wo + ox) * a.cout;
-    s.pixel_step = (down ? a.w : 1) * a.stride * a.channels;
-    s.y_step = (down ? a.wo : 1) * a.cout;
-    const int64_t tap_rows = rows.end - rows.begin, tap_cols = cols.end - cols.begin;
-    s.run_step = a.kw * per_tap;
-    s.chunk_first = (rows.begin * a.kw + cols.begin) * per_tap;
-    const bool whole_rows = tap_cols == a.kw;  // then the runs of consecutive tap rows join
-    s.runs = tap_rows > 0 && tap_cols > 0 ? (whole_rows ? 1 : tap_rows) : 0;
-    s.chunk_count = (whole_rows ? tap_rows : 1) * tap_cols * per_tap;
-    run_blocks(s, blocks, pixels);
+  const Window window(a, image, block, blocks);
+  const int64_t along = a.stride * a.channels, down = a.w * along;  // pixel steps along a row, down a column
+  const auto row = [&](int64_t oy, int64_t ox, int64_t pixels, TapRange rows, TapRange cols) {
+    window.compute(oy, ox, pixels, along, a.cout, rows, cols);
   };
   const TapRange all_rows{0, a.kh}, all_cols{0, a.kw};
   const auto inner_rows = interior(row_begin, row_end, a.h, a.kh, a.stride, a.pad);
@@ -299,22 +316,35 @@ void nhwc_conv_avx512(const NhwcConvTask& a, int64_t image, int64_t block, int64
   const int64_t inner_width = inner_cols.end - inner_cols.begin;
   const auto border_row = [&](int64_t oy) {
     const auto rows = taps_inside(oy, a.h, a.kh, a.stride, a.pad);
-    compute(oy, inner_cols.begin, inner_width, false, rows, all_cols);
-    for_each_border_column([&](int64_t ox, TapRange cols) { compute(oy, ox, 1, false, rows, cols); });
+    row(oy, inner_cols.begin, inner_width, rows, all_cols);
+    for_each_border_column([&](int64_t ox, TapRange cols) { row(oy, ox, 1, rows, cols); });
   };
   for (int64_t oy = row_begin; oy < inner_rows.begin; ++oy) border_row(oy);
   if (wide_interior(a, inner_rows, inner_width, col_begin, col_end)) {
-    compute(inner_rows.begin, inner_cols.begin, (inner_rows.end - inner_rows.begin - 1) * a.w + inner_width, false,
-            all_rows, all_cols);
+    row(inner_rows.begin, inner_cols.begin, (inner_rows.end - inner_rows.begin - 1) * a.w + inner_width, all_rows,
+        all_cols);
   } else {
     for (int64_t oy = inner_rows.begin; oy < inner_rows.end; ++oy)
-      compute(oy, inner_cols.begin, inner_width, false, all_rows, all_cols);
+      row(oy, inner_cols.begin, inner_width, all_rows, all_cols);
   }
   // After the interior: they overwrite the border pixels a wide interior run computed.
   const int64_t inner_height = inner_rows.end - inner_rows.begin;
-  for_each_border_column(
-      [&](int64_t ox, TapRange cols) { compute(inner_rows.begin, ox, inner_height, true, all_rows, cols); });
+  for_each_border_column([&](int64_t ox, TapRange cols) {
+    window.compute(inner_rows.begin, ox, inner_height, down, a.wo * a.cout, all_rows, cols);
+  });
   for (int64_t oy = inner_rows.end; oy < row_end; ++oy) border_row(oy);
+}
+
+// Every output position is one tile of the images' pixels there: a pixel step of one image.
+void nhwc_conv_images_avx512(const NhwcConvTask& a, int64_t image, int64_t images, int64_t block, int64_t blocks,
+                             int64_t row_begin, int64_t row_end) {
+  const Window window(a, image, block, blocks);
+  const int64_t x_image = a.h * a.w * a.channels, y_image = a.ho * a.wo * a.cout;
+  for (int64_t oy = row_begin; oy < row_end; ++oy) {
+    const auto rows = taps_inside(oy, a.h, a.kh, a.stride, a.pad);
+    for (int64_t ox = 0; ox < a.wo; ++ox)
+      window.compute(oy, ox, images, x_image, y_image, rows, taps_inside(ox, a.w, a.kw, a.stride, a.pad));
+  }
 }
 
 }  // namespace domino::engine

@@ -5,6 +5,7 @@
 // No LibTorch here: the kernel unit is compiled for AVX-512 only.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 namespace domino::engine {
@@ -39,12 +40,26 @@ struct NhwcConvTask {
 // Blocks of output channels a tile computes together (sharing each pixel's load): two
 // where a block keeps at most 2 weights of a chunk (a pixel's load would feed only one or
 // two FMAs), else one.
-inline int64_t nhwc_blocks_per_call(int64_t k) { return k <= 2 ? 2 : 1; }
+inline constexpr int64_t nhwc_blocks_per_call(int64_t k) { return k <= 2 ? 2 : 1; }
+
+// Output pixels a tile of `nb` blocks holds: as many accumulators as the 32 vector registers
+// leave after the blocks' k weight and index vectors and two temporaries (k > 8, or 0 for
+// "any", reads its weights from memory: 8 pixels).
+inline constexpr int64_t nhwc_tile_pixels(int64_t k, int64_t nb) {
+  return k <= 0 || k > 8 ? 8 : std::min<int64_t>(16, (30 - 2 * k * nb) / nb);
+}
 
 // Output rows [row_begin, row_end) x columns [col_begin, col_end) of image `image`, output
 // channel blocks [block, block + blocks) (in one convolution group). Each pixel tile runs
 // all those blocks while its input is in the L1 cache.
 void nhwc_conv_avx512(const NhwcConvTask& task, int64_t image, int64_t block, int64_t blocks, int64_t row_begin,
                       int64_t row_end, int64_t col_begin, int64_t col_end);
+
+// Output rows [row_begin, row_end) of images [image, image + images), tiles across the
+// images: each output position's pixels of those images form one tile (they read the same
+// taps), so a small image at a large batch gets full tiles where its rows would give short
+// ones (docs/engine.md, "Tiles across images").
+void nhwc_conv_images_avx512(const NhwcConvTask& task, int64_t image, int64_t images, int64_t block, int64_t blocks,
+                             int64_t row_begin, int64_t row_end);
 
 }  // namespace domino::engine

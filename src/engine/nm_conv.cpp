@@ -282,35 +282,48 @@ at::Tensor NmConv2d::forward_channels_last(const at::Tensor& input, bool relu) c
   task.wo = flat ? ho * wo : wo;
   task.cout = cout;
   task.relu = relu;
+  // Tiles across images: for images of at most 8 x 8 outputs (more than a quarter of their
+  // pixels on the border, so their row tiles are short) at a batch of at least a tile, each
+  // output position's pixels of `tile` images form one tile. Not at 1:16-like k = 1, where a
+  // pixel's load feeds only two FMAs and loads from many images do not stream (slower), nor
+  // on 14 x 14 images (slower at every N): docs/benchmarks.md.
+  const int64_t tile = nhwc_tile_pixels(task.k, nhwc_blocks_per_call(task.k));
+  const bool across = !flat && task.k >= 2 && ho <= 8 && wo <= 8 && batch >= tile;
+  const int64_t per_group = across ? tile : 1, image_groups = (batch + per_group - 1) / per_group;
   // Bands of output pixels whose input and output (~256 KiB each at most) stay in cache
   // while the blocks' weights stream past: whole rows, or pixels of the one flat row.
-  const int64_t per_pixel = std::max(channels * s * s, cout) * static_cast<int64_t>(sizeof(float));
+  const int64_t per_pixel = std::max(channels * s * s, cout) * static_cast<int64_t>(sizeof(float)) * per_group;
   constexpr int64_t kBandBytes = 256 * 1024;
   const int64_t band_pixels = std::max<int64_t>(16, kBandBytes / per_pixel);
   const int64_t band = flat ? std::min(task.wo, band_pixels) : std::clamp<int64_t>(band_pixels / wo, 1, ho);
   const int64_t bands = ((flat ? task.wo : ho) + band - 1) / band;
-  // Work items: (image, band, run of blocks in one convolution group). A pixel tile runs all
-  // its item's blocks while its input is in the L1 cache, and writes their outputs side by
-  // side; so an item takes as many blocks as keep their weights in the L2 cache (128 KiB),
-  // while there are at least 4 items a thread. Measured against items of one pair of blocks
-  // (docs/benchmarks.md, 2026-12-01 late): faster on most layers, most on 1x1 layers.
+  // Work items: (image or group of images, band, run of blocks in one convolution group). A
+  // pixel tile runs all its item's blocks while its input is in the L1 cache, and writes their
+  // outputs side by side; so an item takes as many blocks as keep their weights in the L2
+  // cache (128 KiB), while there are at least 4 items a thread. Measured against items of one
+  // pair of blocks (docs/benchmarks.md, 2026-12-01 late): faster on most layers, most on 1x1
+  // layers.
   constexpr int64_t kWeightBytes = 128 * 1024;
   const int64_t group_blocks = task.group_out / kNhwcBlock, groups = geometry_.groups;
   const int64_t block_bytes = chunks * channels_last_.k * kNhwcBlock * (sizeof(float) + sizeof(uint8_t));
-  const int64_t others = batch * bands * groups;
+  const int64_t others = image_groups * bands * groups;
   const int64_t runs_wanted = (4 * at::get_num_threads() + others - 1) / others;  // runs a group, for the threads
   const int64_t pair = std::min(group_blocks, nhwc_blocks_per_call(channels_last_.k));
   int64_t per_item = std::min(kWeightBytes / block_bytes, (group_blocks + runs_wanted - 1) / runs_wanted);
   per_item = std::clamp(per_item - per_item % pair, pair, group_blocks);  // whole pairs
   const int64_t runs = (group_blocks + per_item - 1) / per_item, calls = groups * runs;
-  at::parallel_for(0, batch * bands * calls, 1, [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, image_groups * bands * calls, 1, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
-      const int64_t b = i / (bands * calls), first = (i / calls) % bands * band, call = i % calls;
+      const int64_t b = i / (bands * calls) * per_group, first = (i / calls) % bands * band, call = i % calls;
       const int64_t block = call / runs * group_blocks + call % runs * per_item;
       const int64_t blocks = std::min(per_item, group_blocks - call % runs * per_item);
 #if defined(__x86_64__)
-      if (flat) nhwc_conv_avx512(task, b, block, blocks, 0, 1, first, std::min(task.wo, first + band));
-      else nhwc_conv_avx512(task, b, block, blocks, first, std::min(ho, first + band), 0, wo);
+      if (across)
+        nhwc_conv_images_avx512(task, b, std::min(per_group, batch - b), block, blocks, first, std::min(ho, first + band));
+      else if (flat)
+        nhwc_conv_avx512(task, b, block, blocks, 0, 1, first, std::min(task.wo, first + band));
+      else
+        nhwc_conv_avx512(task, b, block, blocks, first, std::min(ho, first + band), 0, wo);
 #endif
     }
   });
