@@ -113,6 +113,8 @@ TEST(NmEngine, ChannelsLastKernelMatchesLibTorch) {
       // a last group of fewer images, stride 2, groups, an image smaller than the kernel.
       {32, 48, 3, 1, 1, 1, 7, 7, 17},  {32, 16, 3, 2, 1, 1, 13, 11, 18}, {64, 32, 3, 1, 1, 2, 6, 5, 16},
       {16, 32, 5, 1, 2, 1, 3, 4, 16},
+      // A 1x1 read as one row, in bands of unequal size (725 pixels: 241, 242, 242).
+      {256, 16, 1, 1, 0, 1, 25, 29, 1},
   };
   for (const int64_t M : {4, 8, 16})
     for (const int64_t N : {1, 2, 3, 4, 5, 8, 16}) {

@@ -295,8 +295,12 @@ at::Tensor NmConv2d::forward_channels_last(const at::Tensor& input, bool relu) c
   const int64_t per_pixel = std::max(channels * s * s, cout) * static_cast<int64_t>(sizeof(float)) * per_group;
   constexpr int64_t kBandBytes = 256 * 1024;
   const int64_t band_pixels = std::max<int64_t>(16, kBandBytes / per_pixel);
-  const int64_t band = flat ? std::min(task.wo, band_pixels) : std::clamp<int64_t>(band_pixels / wo, 1, ho);
-  const int64_t bands = ((flat ? task.wo : ho) + band - 1) / band;
+  // Bands of equal size (to a row or pixel): a short last band costs a full band's weight
+  // reads, and at batch 1 left one thread with most of the work (docs/benchmarks.md).
+  const int64_t extent = flat ? task.wo : ho;  // pixels of the one row, or rows
+  const int64_t most = flat ? std::min(task.wo, band_pixels) : std::clamp<int64_t>(band_pixels / wo, 1, ho);
+  const int64_t bands = (extent + most - 1) / most;
+  const auto band_begin = [&](int64_t i) { return extent * i / bands; };
   // Work items: (image or group of images, band, run of blocks in one convolution group). A
   // pixel tile runs all its item's blocks while its input is in the L1 cache, and writes their
   // outputs side by side; so an item takes as many blocks as keep their weights in the L2
@@ -314,16 +318,17 @@ at::Tensor NmConv2d::forward_channels_last(const at::Tensor& input, bool relu) c
   const int64_t runs = (group_blocks + per_item - 1) / per_item, calls = groups * runs;
   at::parallel_for(0, image_groups * bands * calls, 1, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
-      const int64_t b = i / (bands * calls) * per_group, first = (i / calls) % bands * band, call = i % calls;
+      const int64_t b = i / (bands * calls) * per_group, call = i % calls;
+      const int64_t first = band_begin((i / calls) % bands), last = band_begin((i / calls) % bands + 1);
       const int64_t block = call / runs * group_blocks + call % runs * per_item;
       const int64_t blocks = std::min(per_item, group_blocks - call % runs * per_item);
 #if defined(__x86_64__)
       if (across)
-        nhwc_conv_images_avx512(task, b, std::min(per_group, batch - b), block, blocks, first, std::min(ho, first + band));
+        nhwc_conv_images_avx512(task, b, std::min(per_group, batch - b), block, blocks, first, last);
       else if (flat)
-        nhwc_conv_avx512(task, b, block, blocks, 0, 1, first, std::min(task.wo, first + band));
+        nhwc_conv_avx512(task, b, block, blocks, 0, 1, first, last);
       else
-        nhwc_conv_avx512(task, b, block, blocks, first, std::min(ho, first + band), 0, wo);
+        nhwc_conv_avx512(task, b, block, blocks, first, last, 0, wo);
 #endif
     }
   });
