@@ -243,8 +243,9 @@ at::Tensor NmConv2d::forward(const at::Tensor& input, bool relu) const {
 }
 
 // The channels-last kernel: the input as NHWC, read in place (the kernel skips the taps on
-// the padding), the output channels-last. Work is split by image, band of output rows (of
-// pixels, for a 1x1 convolution read as one row) and (pair of) blocks of 16 output channels.
+// the padding), the output channels-last. Work is split by image (or group of small images),
+// band of output rows (of pixels, for a 1x1 convolution read as one row) and run of blocks of
+// 16 output channels.
 at::Tensor NmConv2d::forward_channels_last(const at::Tensor& input, bool relu) const {
   const auto x = input.to(torch::kFloat).contiguous(at::MemoryFormat::ChannelsLast);
   const int64_t batch = x.size(0), channels = x.size(1), h = x.size(2), w = x.size(3);
@@ -290,8 +291,9 @@ at::Tensor NmConv2d::forward_channels_last(const at::Tensor& input, bool relu) c
   const int64_t tile = nhwc_tile_pixels(task.k, nhwc_blocks_per_call(task.k));
   const bool across = !flat && task.k >= 2 && ho <= 8 && wo <= 8 && batch >= tile;
   const int64_t per_group = across ? tile : 1, image_groups = (batch + per_group - 1) / per_group;
-  // Bands of output pixels whose input and output (~256 KiB each at most) stay in cache
-  // while the blocks' weights stream past: whole rows, or pixels of the one flat row.
+  // Bands of output pixels whose input and output (~256 KiB each at most, over a group's
+  // images) stay in cache while the blocks' weights stream past: whole rows, or pixels of the
+  // one flat row.
   const int64_t per_pixel = std::max(channels * s * s, cout) * static_cast<int64_t>(sizeof(float)) * per_group;
   constexpr int64_t kBandBytes = 256 * 1024;
   const int64_t band_pixels = std::max<int64_t>(16, kBandBytes / per_pixel);
