@@ -146,11 +146,6 @@ void tile_any_k(const Tile& t, const Blocks& c) {
   store_tile<1, P>(t, c.y, acc);
 }
 
-template <int K, int NB>
-constexpr int tile_pixels() {
-  return static_cast<int>(nhwc_tile_pixels(K, NB));
-}
-
 template <int K, int P, int NB>
 void run_tile(const Tile& t, const Blocks& c) {
   if constexpr (K > 0) tile<K, P, NB>(t, c);
@@ -174,7 +169,7 @@ void sized_tile(const Tile& t, const Blocks& c, int pixels) {
 // inside the pixel tile").
 template <int K, int NB>
 void run(Tile t, int64_t first, int64_t calls, int64_t pixels) {
-  constexpr int P = tile_pixels<K, NB>();
+  constexpr int P = static_cast<int>(nhwc_tile_pixels(K, NB));
   const int64_t tiles = (pixels + P - 1) / P, size = pixels / tiles, larger = pixels % tiles;
   for (int64_t i = 0; i < tiles; ++i) {
     const int n = static_cast<int>(size + (i < larger));  // the first `larger` tiles take one pixel more

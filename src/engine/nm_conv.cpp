@@ -311,17 +311,17 @@ at::Tensor NmConv2d::forward_channels_last(const at::Tensor& input, bool relu) c
   // layers.
   constexpr int64_t kWeightBytes = 128 * 1024;
   const int64_t group_blocks = task.group_out / kNhwcBlock, groups = geometry_.groups;
-  const int64_t block_bytes = chunks * channels_last_.k * kNhwcBlock * (sizeof(float) + sizeof(uint8_t));
+  const int64_t block_bytes = chunks * task.k * kNhwcBlock * (sizeof(float) + sizeof(uint8_t));
   const int64_t others = image_groups * bands * groups;
   const int64_t runs_wanted = (4 * at::get_num_threads() + others - 1) / others;  // runs a group, for the threads
-  const int64_t pair = std::min(group_blocks, nhwc_blocks_per_call(channels_last_.k));
+  const int64_t pair = std::min(group_blocks, nhwc_blocks_per_call(task.k));
   int64_t per_item = std::min(kWeightBytes / block_bytes, (group_blocks + runs_wanted - 1) / runs_wanted);
   per_item = std::clamp(per_item - per_item % pair, pair, group_blocks);  // whole pairs
   const int64_t runs = (group_blocks + per_item - 1) / per_item, calls = groups * runs;
   at::parallel_for(0, image_groups * bands * calls, 1, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
-      const int64_t b = i / (bands * calls) * per_group, call = i % calls;
-      const int64_t first = band_begin((i / calls) % bands), last = band_begin((i / calls) % bands + 1);
+      const int64_t b = i / (bands * calls) * per_group, band = (i / calls) % bands, call = i % calls;
+      const int64_t first = band_begin(band), last = band_begin(band + 1);
       const int64_t block = call / runs * group_blocks + call % runs * per_item;
       const int64_t blocks = std::min(per_item, group_blocks - call % runs * per_item);
 #if defined(__x86_64__)
