@@ -1,13 +1,14 @@
 // The N:M engine against LibTorch's dense forward of the same layer, timed alternately in
 // one process (docs/benchmarks.md): ResNet-50's layer shapes, batch 1 and 32, N:16 for
 // N in {1, 2, 4, 8}. Counters: dense and N:M milliseconds, their ratio, the kernel's
-// multiply-add rate and its fraction of the machine's peak FMA rate (measured here).
+// multiply-add rate and its fraction of the machine's peak FMA rate (measured here). Also
+// the same layers with everything in cache (the kernel's own rate), LibTorch's sparse CSR
+// product and whole networks.
 #include <ATen/Parallel.h>
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <vector>
 
@@ -65,23 +66,21 @@ __attribute__((target("avx512f,fma"))) float fma_loop(int64_t iterations) {
   return lanes[0];
 }
 
-// FMAs a second with every LibTorch thread running fma_loop.
+// FMAs a second of one thread, measured with every LibTorch thread running fma_loop (so
+// that the clocks are those of a loaded machine).
 double peak_fma_avx512(int64_t iterations) {
-  std::atomic<int64_t> loops{0};
   const auto elapsed = seconds([&] {
     at::parallel_for(0, at::get_num_threads(), 1, [&](int64_t begin, int64_t end) {
-      for (int64_t t = begin; t < end; ++t) {
-        benchmark::DoNotOptimize(fma_loop(iterations));
-        ++loops;
-      }
+      for (int64_t t = begin; t < end; ++t) benchmark::DoNotOptimize(fma_loop(iterations));
     });
   });
-  return static_cast<double>(loops) * static_cast<double>(iterations) * 16 * 16 / elapsed;
+  return static_cast<double>(iterations) * 16 * 16 / elapsed;
 }
 #endif
 
-double peak_fma_rate() {
-  static const double rate = [] {
+// The peak FMA rate (multiply-adds a second) of `threads` threads: 0 without AVX-512.
+double peak_fma_rate(int threads) {
+  static const double per_thread = [] {
 #if defined(__x86_64__)
     if (engine::detected_isa() == engine::Isa::Avx512) {
       peak_fma_avx512(1 << 20);  // warm up the clocks
@@ -90,7 +89,7 @@ double peak_fma_rate() {
 #endif
     return 0.0;
   }();
-  return rate;
+  return per_thread * threads;
 }
 
 // Bytes a second that every LibTorch thread together reads and writes when copying buffers far
@@ -116,7 +115,7 @@ double memory_rate() {
 // Args: layer, batch, N (M = 16); the iteration time is the engine's.
 void BM_NmConvVsDense(benchmark::State& state) {
   at::set_num_threads(2);
-  peak_fma_rate();  // measured once, before any timing (it also starts the threads)
+  peak_fma_rate(2);  // measured once, before any timing (it also starts the threads)
   memory_rate();
   const auto& layer = kResNet50[state.range(0)];
   const int64_t batch = state.range(1), N = state.range(2), M = 16;
@@ -153,7 +152,7 @@ void BM_NmConvVsDense(benchmark::State& state) {
   state.counters["speedup"] = dense / sparse;
   state.counters["target"] = N <= 4 ? 0.6 * M / N : 1.0;
   state.counters["GMAC/s"] = macs / (sparse / n) / 1e9;
-  if (peak_fma_rate() > 0) state.counters["peak_frac"] = macs / (sparse / n) / peak_fma_rate();
+  if (peak_fma_rate(2) > 0) state.counters["peak_frac"] = macs / (sparse / n) / peak_fma_rate(2);
   // The least time the layer's input and output take to pass through memory once (fp32), if
   // they lived there: at batch 32 the larger ones do (6-128 MB a layer; L3 holds 32 MB here).
   const double bytes = static_cast<double>(x.numel() / (layer.stride * layer.stride) + outputs * layer.cout) * 4;
@@ -165,6 +164,40 @@ BENCHMARK(BM_NmConvVsDense)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond)
     ->MinTime(0.3);
+
+// The kernel's own rate: batch 1, the same layer called again and again, so its input,
+// weights and output stay in the caches (in a network, and in BM_NmConvVsDense, the layers
+// before it have moved them out). Args: layer, N (M = 16), threads.
+void BM_NmConvWarm(benchmark::State& state) {
+  at::set_num_threads(2);
+  peak_fma_rate(2);  // measured as in BM_NmConvVsDense: two threads loaded
+  const auto& layer = kResNet50[state.range(0)];
+  const int64_t N = state.range(1), M = 16;
+  const int threads = static_cast<int>(state.range(2));
+  at::set_num_threads(threads);
+  state.SetLabel(fmt::format("{} b1 {}:{} warm", layer.name, N, M));
+  torch::manual_seed(0);
+  auto w = torch::randn({layer.cout, layer.cin, layer.k, layer.k});
+  w *= nm_mask(w, N, M, Layout::NHWC);
+  const engine::NmConv2d conv(compress_nm_checked("layer", w, N, M, Layout::NHWC), torch::randn({layer.cout}),
+                              {layer.stride, layer.k / 2, 1});
+  auto x = torch::randn({1, layer.cin, layer.size, layer.size});
+  if (engine::channels_last_kernel()) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+  torch::NoGradGuard no_grad;
+  const int64_t side = conv.forward(x).size(2);
+  for (auto _ : state) benchmark::DoNotOptimize(conv.forward(x).data_ptr());
+  const double macs = static_cast<double>(conv.macs_per_output_pixel() * side * side) * static_cast<double>(state.iterations());
+  state.counters["GMAC/s"] = benchmark::Counter(macs / 1e9, benchmark::Counter::kIsRate);
+  if (peak_fma_rate(threads) > 0)
+    state.counters["peak_frac"] = benchmark::Counter(macs / peak_fma_rate(threads), benchmark::Counter::kIsRate);
+  at::set_num_threads(2);
+}
+BENCHMARK(BM_NmConvWarm)
+    ->ArgNames({"layer", "N", "threads"})
+    ->ArgsProduct({benchmark::CreateDenseRange(0, 9, 1), {1, 2, 3, 4}, {1, 2}})
+    ->UseRealTime()
+    ->Unit(benchmark::kMicrosecond)
+    ->MinTime(0.2);
 
 // What a user might try instead: LibTorch's sparse CSR matmul on the im2col'd input (batch 1).
 // Args: layer, N (M = 16).

@@ -60,6 +60,17 @@ inline __m512 permute(__m512i lane, __m512 in) { return _mm512_maskz_permutexvar
 // weights stream from memory once a forward, so their size is time).
 inline __m512i lanes16(const uint8_t* l) { return _mm512_maskz_cvtepu8_epi32(0xFFFF, _mm_loadu_si128(reinterpret_cast<const __m128i*>(l))); }
 
+// A pixel's 16 input channels, loaded once into a register. Left to itself GCC folds the
+// load into each permute that reads it (vpermps takes a memory operand), so a pixel's chunk
+// was loaded once for every block and kept weight sharing it (twice a pixel at 1:16, three
+// times at 3:16): with the layer in cache, 1:16 ran 12 % and 3:16 7 % slower for it
+// (docs/benchmarks.md).
+inline __m512 load_input(const float* x) {
+  __m512 in = _mm512_loadu_ps(x);
+  __asm__("" : "+v"(in));  // opaque to the compiler: `in` must be in a register here
+  return in;
+}
+
 template <int NB, int P>
 inline void store_tile(const Tile& t, float* const y, __m512 (&acc)[NB][P]) {
   // A local step: the stores could alias the tile's fields, which the compiler would then
@@ -120,7 +131,7 @@ void tile(const Tile& t, const Blocks& c) {
       }
 #pragma GCC unroll 16
     for (int p = 0; p < P; ++p) {
-      const __m512 in = _mm512_loadu_ps(x + p * t.pixel_step);
+      const __m512 in = load_input(x + p * t.pixel_step);
 #pragma GCC unroll 2
       for (int b = 0; b < NB; ++b)
 #pragma GCC unroll 16
@@ -138,7 +149,7 @@ void tile_any_k(const Tile& t, const Blocks& c) {
   for_each_chunk(t, c, t.k, [&](const float* w, const uint8_t* l, const float* x) {
 #pragma GCC unroll 16
     for (int p = 0; p < P; ++p) {
-      const __m512 in = _mm512_loadu_ps(x + p * t.pixel_step);
+      const __m512 in = load_input(x + p * t.pixel_step);
       for (int64_t j = 0; j < t.k; ++j)
         acc[0][p] = _mm512_fmadd_ps(_mm512_load_ps(w + j * 16), permute(lanes16(l + j * 16), in), acc[0][p]);
     }
