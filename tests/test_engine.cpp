@@ -109,10 +109,10 @@ TEST(NmEngine, ChannelsLastKernelMatchesLibTorch) {
       {16, 16, 7, 2, 3, 1, 12, 9, 1},  {16, 16, 3, 3, 1, 1, 10, 11, 1}, {16, 16, 5, 1, 2, 1, 9, 33, 2},
       // Several blocks a work item, cut into runs (pairs and an odd one left over; per group).
       {64, 96, 1, 1, 0, 2, 5, 5, 1},   {32, 80, 3, 1, 1, 1, 9, 9, 1},
-      // Tiles across images (outputs of at most 8 x 8, a batch of at least half a tile,
-      // k >= 2): a last group of fewer images, stride 2, groups, an image smaller than the
-      // kernel, a batch smaller than a tile (8: across at every k >= 2; 5: only where a tile
-      // is 8 pixels, k > 8).
+      // Tiles across images (outputs of at most 8 x 8, k >= 2, a batch of at least a tile,
+      // or half a tile for k >= 3): a last group of fewer images, stride 2, groups, an image
+      // smaller than the kernel, a batch smaller than a tile (8: across at k >= 3, per image
+      // at k = 2; 5: only where a tile is 8 pixels, k > 8).
       {32, 48, 3, 1, 1, 1, 7, 7, 17},  {32, 16, 3, 2, 1, 1, 13, 11, 18}, {64, 32, 3, 1, 1, 2, 6, 5, 16},
       {16, 32, 5, 1, 2, 1, 3, 4, 16},  {32, 32, 3, 1, 1, 1, 7, 7, 8},    {16, 16, 3, 1, 1, 1, 5, 6, 5},
       // A 1x1 read as one row, in bands of unequal size (725 pixels: 241, 242, 242).

@@ -284,13 +284,15 @@ at::Tensor NmConv2d::forward_channels_last(const at::Tensor& input, bool relu) c
   task.cout = cout;
   task.relu = relu;
   // Tiles across images: for images of at most 8 x 8 outputs (more than a quarter of their
-  // pixels on the border, so their row tiles are short) at a batch of at least half a tile,
-  // each output position's pixels of up to `tile` images form one tile. Not at 1:16-like
-  // k = 1, where a pixel's load feeds only two FMAs and loads from many images do not stream
-  // (slower), nor on 14 x 14 images (slower at every N), nor at batch 4 on 7 x 7 (4:16
-  // slower; batch 8 faster): docs/benchmarks.md.
+  // pixels on the border, so their row tiles are short) at a batch of at least a tile, or
+  // half a tile where a block keeps 3 or more weights of a chunk, each output position's
+  // pixels of up to `tile` images form one tile. Not at 1:16-like k = 1, where a pixel's load
+  // feeds only two FMAs and loads from many images do not stream (slower), nor on 14 x 14
+  // images (slower at every N); at batch 8 on 7 x 7 faster at 4:16 and 8:16, not at 2:16;
+  // at batch 4 slower: docs/benchmarks.md.
   const int64_t tile = nhwc_tile_pixels(task.k, nhwc_blocks_per_call(task.k));
-  const bool across = !flat && task.k >= 2 && ho <= 8 && wo <= 8 && 2 * batch >= tile;
+  const int64_t least = task.k >= 3 ? (tile + 1) / 2 : tile;
+  const bool across = !flat && task.k >= 2 && ho <= 8 && wo <= 8 && batch >= least;
   const int64_t per_group = across ? tile : 1, image_groups = (batch + per_group - 1) / per_group;
   // Bands of output pixels whose input and output (~256 KiB each at most, over a group's
   // images) stay in cache while the blocks' weights stream past: whole rows, or pixels of the
