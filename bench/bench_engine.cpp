@@ -112,6 +112,24 @@ double memory_rate() {
   return rate;
 }
 
+// The layer's weights with N of every 16 kept along input channels (seeded: the same layer in
+// every benchmark), and the engine's form of them with a random bias.
+at::Tensor nm_weight(const LayerShape& layer, int64_t N) {
+  torch::manual_seed(0);
+  auto w = torch::randn({layer.cout, layer.cin, layer.k, layer.k});
+  return w * nm_mask(w, N, 16, Layout::NHWC);
+}
+engine::NmConv2d nm_conv(const LayerShape& layer, const at::Tensor& w, int64_t N) {
+  return engine::NmConv2d(compress_nm_checked("layer", w, N, 16, Layout::NHWC), torch::randn({layer.cout}),
+                          {layer.stride, layer.k / 2, 1});
+}
+
+// The engine's input in the memory format its kernel reads, as the layer before it in a
+// model hands it over (channels-last from the channels-last kernel; NCHW otherwise).
+at::Tensor engine_input(const at::Tensor& x) {
+  return engine::channels_last_kernel() ? x.contiguous(at::MemoryFormat::ChannelsLast) : x;
+}
+
 // Args: layer, batch, N (M = 16); the iteration time is the engine's.
 void BM_NmConvVsDense(benchmark::State& state) {
   at::set_num_threads(2);
@@ -120,17 +138,12 @@ void BM_NmConvVsDense(benchmark::State& state) {
   const auto& layer = kResNet50[state.range(0)];
   const int64_t batch = state.range(1), N = state.range(2), M = 16;
   state.SetLabel(fmt::format("{} b{} {}:{}", layer.name, batch, N, M));
-  torch::manual_seed(0);
-  auto w = torch::randn({layer.cout, layer.cin, layer.k, layer.k});
-  w *= nm_mask(w, N, M, Layout::NHWC);
+  const auto w = nm_weight(layer, N);
   const int64_t pad = layer.k / 2;
-  const engine::NmConv2d conv(compress_nm_checked("layer", w, N, M, Layout::NHWC), torch::randn({layer.cout}),
-                              {layer.stride, pad, 1});
+  const auto conv = nm_conv(layer, w, N);
   const auto bias = torch::randn({layer.cout});
   const auto x = torch::randn({batch, layer.cin, layer.size, layer.size});
-  // The engine's input in the memory format its kernel reads, as the layer before it in a
-  // model hands it over (channels-last from the channels-last kernel; NCHW otherwise).
-  const auto x_engine = engine::channels_last_kernel() ? x.contiguous(at::MemoryFormat::ChannelsLast) : x;
+  const auto x_engine = engine_input(x);
   torch::NoGradGuard no_grad;
   // One untimed call each: the first fills caches, the engine's offsets and scratch.
   torch::conv2d(x, w, bias, layer.stride, pad);
@@ -176,13 +189,8 @@ void BM_NmConvWarm(benchmark::State& state) {
   const int threads = static_cast<int>(state.range(2));
   at::set_num_threads(threads);
   state.SetLabel(fmt::format("{} b1 {}:{} warm", layer.name, N, M));
-  torch::manual_seed(0);
-  auto w = torch::randn({layer.cout, layer.cin, layer.k, layer.k});
-  w *= nm_mask(w, N, M, Layout::NHWC);
-  const engine::NmConv2d conv(compress_nm_checked("layer", w, N, M, Layout::NHWC), torch::randn({layer.cout}),
-                              {layer.stride, layer.k / 2, 1});
-  auto x = torch::randn({1, layer.cin, layer.size, layer.size});
-  if (engine::channels_last_kernel()) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+  const auto conv = nm_conv(layer, nm_weight(layer, N), N);
+  const auto x = engine_input(torch::randn({1, layer.cin, layer.size, layer.size}));
   torch::NoGradGuard no_grad;
   const int64_t side = conv.forward(x).size(2);
   for (auto _ : state) benchmark::DoNotOptimize(conv.forward(x).data_ptr());
@@ -206,9 +214,7 @@ void BM_CsrConvVsDense(benchmark::State& state) {
   const auto& layer = kResNet50[state.range(0)];
   const int64_t N = state.range(1), M = 16, pad = layer.k / 2;
   state.SetLabel(fmt::format("{} b1 {}:{}", layer.name, N, M));
-  torch::manual_seed(0);
-  auto w = torch::randn({layer.cout, layer.cin, layer.k, layer.k});
-  w *= nm_mask(w, N, M, Layout::NHWC);
+  const auto w = nm_weight(layer, N);
   const auto csr = w.view({layer.cout, -1}).to_sparse_csr();
   const auto x = torch::randn({1, layer.cin, layer.size, layer.size});
   torch::NoGradGuard no_grad;
