@@ -3,6 +3,10 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
+#include <cstring>
+#include <limits>
+
 #include "domino/engine/engine.h"
 #include "domino/models/layer_table.h"
 #include "domino/models/models.h"
@@ -10,6 +14,7 @@
 #include "domino/nm/baselines.h"
 #include "domino/nm/nm.h"
 #include "domino/sparse/srste.h"
+#include "engine/nhwc_kernel.h"
 #include "test_paths.h"
 #include "test_util.h"
 
@@ -107,8 +112,9 @@ TEST(NmEngine, ChannelsLastKernelMatchesLibTorch) {
       {64, 32, 3, 1, 1, 2, 6, 5, 2},   {48, 64, 3, 1, 1, 1, 56, 56, 1}, {16, 16, 3, 1, 0, 1, 3, 3, 1},
       {16, 16, 1, 1, 1, 1, 5, 4, 1},   {16, 32, 3, 1, 2, 1, 6, 7, 2},  {16, 16, 5, 1, 2, 1, 3, 2, 1},
       {16, 16, 7, 2, 3, 1, 12, 9, 1},  {16, 16, 3, 3, 1, 1, 10, 11, 1}, {16, 16, 5, 1, 2, 1, 9, 33, 2},
-      // Several blocks a work item, cut into runs (pairs and an odd one left over; per group).
-      {64, 96, 1, 1, 0, 2, 5, 5, 1},   {32, 80, 3, 1, 1, 1, 9, 9, 1},
+      // Several blocks a work item, cut into runs (fours at k = 1, pairs, one left over; per
+      // group): 3 blocks a group, 5, and 7 (4 + 2 + 1).
+      {64, 96, 1, 1, 0, 2, 5, 5, 1},   {32, 80, 3, 1, 1, 1, 9, 9, 1},  {32, 112, 1, 1, 0, 1, 6, 7, 2},
       // Tiles across images (outputs of at most 8 x 8, k >= 2, a batch of at least a tile,
       // or half a tile for k >= 3): a last group of fewer images, stride 2, groups, an image
       // smaller than the kernel, a batch smaller than a tile (8: across at k >= 3, per image
@@ -145,6 +151,37 @@ TEST(NmEngine, ChannelsLastKernelMatchesLibTorch) {
         EXPECT_TRUE(torch::allclose(rows, expect, kRtol, kAtol));
       }
     }
+}
+
+// The channels-last kernel's weights carry their lane in their 4 lowest mantissa bits: the
+// nearest such float, so within 8 units in the last place (15 at the two ends of the range),
+// its sign kept, finite, zero kept.
+TEST(NmEngine, ChannelsLastWeightsCarryTheirLaneWithinEightUlps) {
+  const auto bits = [](float v) {
+    uint32_t b = 0;
+    std::memcpy(&b, &v, sizeof b);
+    return b;
+  };
+  const float values[] = {1.f, -1.f, 0.1f, -3.3e-5f, 7.5e12f, 1e-40f, -2e-45f, std::numeric_limits<float>::max(),
+                          std::numeric_limits<float>::min(), 0.7071068f};
+  for (const float v : values)
+    for (int lane = 0; lane < 16; ++lane) {
+      SCOPED_TRACE(fmt::format("{} lane {}", v, lane));
+      const float t = engine::nhwc_weight(v, lane);
+      EXPECT_EQ(bits(t) & 0xFu, static_cast<uint32_t>(lane));
+      EXPECT_EQ(std::signbit(t), std::signbit(v));
+      EXPECT_TRUE(std::isfinite(t));
+      const int64_t ulps = std::abs(static_cast<int64_t>(bits(t) & 0x7FFFFFFFu) - static_cast<int64_t>(bits(v) & 0x7FFFFFFFu));
+      // The ends of the range have one neighbour bucket: the tiniest subnormals and the top 16
+      // floats below infinity.
+      const bool end = std::abs(v) < std::numeric_limits<float>::min() || (bits(v) & 0x7FFFFFFFu) >= 0x7F7FFFF0u;
+      EXPECT_LE(ulps, end ? 15 : 8);
+      if (!end) {
+        EXPECT_LE(std::abs(t - v), std::abs(v) * std::ldexp(1.f, -20));
+      }
+    }
+  EXPECT_EQ(bits(engine::nhwc_weight(0.f, 9)), 0u);  // zero multiplies lane 0 by 0: stays zero
+  EXPECT_EQ(bits(engine::nhwc_weight(-0.f, 9)), bits(-0.f));
 }
 
 TEST(NmEngine, BothLayoutsAndTheStemWithThreeChannels) {

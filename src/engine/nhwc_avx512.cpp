@@ -2,10 +2,10 @@
 // (CMakeLists.txt) and called only when the CPU reports AVX-512F.
 //
 // A tile is P output pixels x 16 output channels (x NB blocks), one accumulator vector a
-// pixel and block. Per chunk (16 input channels at one tap): the blocks' k weight and index
-// vectors are loaded once, then per pixel one aligned load of its 16 channels feeds k x NB
-// permutes and FMAs — one load per k x NB FMAs, where the row kernel (spmm_vector.h) needs
-// one per FMA.
+// pixel and block. Per chunk (16 input channels at one tap): the blocks' k weight vectors
+// (their lanes in their low bits) are loaded once, then per pixel one aligned load of its
+// 16 channels feeds k x NB permutes and FMAs — one load per k x NB FMAs, where the row
+// kernel (spmm_vector.h) needs one per FMA.
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -26,8 +26,7 @@ struct Tile {
   int64_t x_offset = 0;
   int64_t pixel_step = 0;    // floats between the tile's neighbouring pixels' inputs
   const float* w = nullptr;      // the first block's weights; the next block's follow
-  const uint8_t* lanes = nullptr;  // the first block's lane indices, likewise
-  int64_t block_stride = 0;      // weights (and indices) of one block
+  int64_t block_stride = 0;      // weights of one block
   const int64_t* chunk_offset = nullptr;
   // The chunks the tile's pixels read (their taps inside the image): `runs` runs of
   // `chunk_count` consecutive chunks, the first at `chunk_first`, one every `run_step`.
@@ -37,28 +36,28 @@ struct Tile {
   float* y = nullptr;  // the tile's first output, at the first block's first channel
   int64_t y_step = 0;  // likewise their outputs
   bool relu = false;
+  bool prefetch_next = false;  // whether tiles prefetch the next tile's input
+  // Floats from the tile's input to the next tile's, and the pixels of it this call prefetches.
+  int64_t prefetch = 0, prefetch_begin = 0, prefetch_end = 0;
 };
 
-// The NB blocks of one call, `first` blocks past the tile's first: their weights, lane
-// indices, bias and outputs.
+// The NB blocks of one call, `first` blocks past the tile's first: their weights, bias and
+// outputs.
 struct Blocks {
   const float* w;
-  const uint8_t* lanes;
   const float* bias;
   float* y;
 };
 inline Blocks blocks_at(const Tile& t, int64_t first) {
-  return {t.w + first * t.block_stride, t.lanes + first * t.block_stride,
-          t.bias ? t.bias + first * kNhwcBlock : nullptr, t.y + first * kNhwcBlock};
+  return {t.w + first * t.block_stride, t.bias ? t.bias + first * kNhwcBlock : nullptr, t.y + first * kNhwcBlock};
 }
 
-// All lanes kept: the same vpermps, without _mm512_permutexvar_ps's undefined pass-through
-// (GCC 12 warns on it).
-inline __m512 permute(__m512i lane, __m512 in) { return _mm512_maskz_permutexvar_ps(0xFFFF, lane, in); }
-
-// 16 lane indices stored as bytes (a quarter of the int32s vpermps takes: at batch 1 the
-// weights stream from memory once a forward, so their size is time).
-inline __m512i lanes16(const uint8_t* l) { return _mm512_maskz_cvtepu8_epi32(0xFFFF, _mm_loadu_si128(reinterpret_cast<const __m128i*>(l))); }
+// The input channels that 16 weights multiply (nhwc_weight): vpermps reads only the low 4
+// bits of each index, which are the weight's lane. All lanes kept: without
+// _mm512_permutexvar_ps's undefined pass-through (GCC 12 warns on it).
+inline __m512 select(__m512 weight, __m512 in) {
+  return _mm512_maskz_permutexvar_ps(0xFFFF, _mm512_castps_si512(weight), in);
+}
 
 // A pixel's 16 input channels, loaded once into a register. Left to itself GCC folds the
 // load into each permute that reads it (vpermps takes a memory operand), so a pixel's chunk
@@ -78,34 +77,32 @@ inline void store_tile(const Tile& t, float* const y, __m512 (&acc)[NB][P]) {
   const int64_t step = t.y_step;
   if (t.relu) {
     const __m512 zero = _mm512_setzero_ps();
-#pragma GCC unroll 2
+#pragma GCC unroll 4
     for (int b = 0; b < NB; ++b)
 #pragma GCC unroll 16
       for (int p = 0; p < P; ++p)  // a masked move: GCC 12 warns on _mm512_max_ps's undefined pass-through
         acc[b][p] = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(acc[b][p], zero, _CMP_GT_OQ), acc[b][p]);
   }
-#pragma GCC unroll 2
+#pragma GCC unroll 4
   for (int b = 0; b < NB; ++b)
 #pragma GCC unroll 16
     for (int p = 0; p < P; ++p) _mm512_storeu_ps(y + p * step + b * kNhwcBlock, acc[b][p]);
 }
 
-// f(weights, lane indices, input) for each chunk the tile reads: the first of `blocks`' k
-// weight and index vectors of that chunk, and the tile's first pixel's 16 channels of it.
+// f(weights, input) for each chunk the tile reads: the first of `blocks`' k weight vectors
+// of that chunk, and the tile's first pixel's 16 channels of it.
 template <typename F>
 inline void for_each_chunk(const Tile& t, const Blocks& blocks, int64_t k, F&& f) {
   for (int64_t r = 0; r < t.runs; ++r) {
     const int64_t first = t.chunk_first + r * t.run_step;
     const float* w = blocks.w + first * k * 16;
-    const uint8_t* l = blocks.lanes + first * k * 16;
-    for (int64_t c = first; c < first + t.chunk_count; ++c, w += k * 16, l += k * 16)
-      f(w, l, t.x + (t.x_offset + t.chunk_offset[c]));
+    for (int64_t c = first; c < first + t.chunk_count; ++c, w += k * 16) f(w, t.x + (t.x_offset + t.chunk_offset[c]));
   }
 }
 
 template <int NB, int P>
 inline void init_tile(const Blocks& c, __m512 (&acc)[NB][P]) {
-#pragma GCC unroll 2
+#pragma GCC unroll 4
   for (int b = 0; b < NB; ++b) {
     const __m512 bias = c.bias ? _mm512_loadu_ps(c.bias + b * kNhwcBlock) : _mm512_setzero_ps();
 #pragma GCC unroll 16
@@ -113,29 +110,28 @@ inline void init_tile(const Blocks& c, __m512 (&acc)[NB][P]) {
   }
 }
 
-// K known at compile time: the blocks' weights and indices stay in registers per chunk.
-// NB = 2 blocks share each pixel's load (where K is small, so that a load feeds few FMAs).
+// K known at compile time: the blocks' weights stay in registers per chunk. NB blocks share
+// each pixel's load (4 at K = 1, 2 at K = 2: nhwc_blocks_per_call). The call prefetches its
+// share of the next tile's input, a line a pixel and chunk.
 template <int K, int P, int NB>
 void tile(const Tile& t, const Blocks& c) {
   __m512 acc[NB][P];
   init_tile<NB, P>(c, acc);
-  for_each_chunk(t, c, K, [&](const float* w, const uint8_t* l, const float* x) {
-    __m512 value[NB][K];
-    __m512i lane[NB][K];
-#pragma GCC unroll 2
+  for_each_chunk(t, c, K, [&](const float* w, const float* x) {
+    __m512 weight[NB][K];
+#pragma GCC unroll 4
     for (int b = 0; b < NB; ++b)
 #pragma GCC unroll 16
-      for (int j = 0; j < K; ++j) {
-        value[b][j] = _mm512_load_ps(w + b * t.block_stride + j * 16);
-        lane[b][j] = lanes16(l + b * t.block_stride + j * 16);
-      }
+      for (int j = 0; j < K; ++j) weight[b][j] = _mm512_load_ps(w + b * t.block_stride + j * 16);
+    for (int64_t p = t.prefetch_begin; p < t.prefetch_end; ++p)
+      _mm_prefetch(reinterpret_cast<const char*>(x + p * t.pixel_step + t.prefetch), _MM_HINT_T0);
 #pragma GCC unroll 16
     for (int p = 0; p < P; ++p) {
       const __m512 in = load_input(x + p * t.pixel_step);
-#pragma GCC unroll 2
+#pragma GCC unroll 4
       for (int b = 0; b < NB; ++b)
 #pragma GCC unroll 16
-        for (int j = 0; j < K; ++j) acc[b][p] = _mm512_fmadd_ps(value[b][j], permute(lane[b][j], in), acc[b][p]);
+        for (int j = 0; j < K; ++j) acc[b][p] = _mm512_fmadd_ps(weight[b][j], select(weight[b][j], in), acc[b][p]);
     }
   });
   store_tile<NB, P>(t, c.y, acc);
@@ -146,12 +142,14 @@ template <int P>
 void tile_any_k(const Tile& t, const Blocks& c) {
   __m512 acc[1][P];
   init_tile<1, P>(c, acc);
-  for_each_chunk(t, c, t.k, [&](const float* w, const uint8_t* l, const float* x) {
+  for_each_chunk(t, c, t.k, [&](const float* w, const float* x) {
 #pragma GCC unroll 16
     for (int p = 0; p < P; ++p) {
       const __m512 in = load_input(x + p * t.pixel_step);
-      for (int64_t j = 0; j < t.k; ++j)
-        acc[0][p] = _mm512_fmadd_ps(_mm512_load_ps(w + j * 16), permute(lanes16(l + j * 16), in), acc[0][p]);
+      for (int64_t j = 0; j < t.k; ++j) {
+        const __m512 weight = _mm512_load_ps(w + j * 16);
+        acc[0][p] = _mm512_fmadd_ps(weight, select(weight, in), acc[0][p]);
+      }
     }
   });
   store_tile<1, P>(t, c.y, acc);
@@ -181,10 +179,17 @@ void sized_tile(const Tile& t, const Blocks& c, int pixels) {
 template <int K, int NB>
 void run(Tile t, int64_t first, int64_t calls, int64_t pixels) {
   constexpr int P = static_cast<int>(nhwc_tile_pixels(K, NB));
+  if (calls == 0) return;
   const int64_t tiles = (pixels + P - 1) / P, size = pixels / tiles, larger = pixels % tiles;
   for (int64_t i = 0; i < tiles; ++i) {
     const int n = static_cast<int>(size + (i < larger));  // the first `larger` tiles take one pixel more
-    for (int64_t call = 0; call < calls; ++call) sized_tile<K, P, NB>(t, blocks_at(t, first + call * NB), n);
+    // The calls share the prefetching of the next tile's input (docs/engine.md, "Prefetching").
+    t.prefetch = t.prefetch_next && i + 1 < tiles ? n * t.pixel_step : 0;
+    for (int64_t call = 0; call < calls; ++call) {
+      t.prefetch_begin = t.prefetch ? P * call / calls : 0;
+      t.prefetch_end = t.prefetch ? P * (call + 1) / calls : 0;
+      sized_tile<K, P, NB>(t, blocks_at(t, first + call * NB), n);
+    }
     t.x_offset += n * t.pixel_step;
     t.y += n * t.y_step;
   }
@@ -192,7 +197,9 @@ void run(Tile t, int64_t first, int64_t calls, int64_t pixels) {
 
 template <int NB>
 void run_k(const Tile& t, int64_t first, int64_t calls, int64_t pixels) {
-  if constexpr (NB == 2) {  // k <= 2 only (nhwc_blocks_per_call)
+  if constexpr (NB == 4) {  // k = 1 only (nhwc_blocks_per_call)
+    run<1, 4>(t, first, calls, pixels);
+  } else if constexpr (NB == 2) {  // k <= 2 only
     if (t.k == 1) run<1, 2>(t, first, calls, pixels);
     else run<2, 2>(t, first, calls, pixels);
   } else {
@@ -210,15 +217,20 @@ void run_k(const Tile& t, int64_t first, int64_t calls, int64_t pixels) {
   }
 }
 
-// The tile's `blocks` blocks, in pairs sharing each pixel's load where the kernel pairs them
-// (an odd one left over on its own).
+// The tile's `blocks` blocks, in fours or pairs sharing each pixel's load where the kernel
+// groups them (those left over in pairs, then alone).
 void run_blocks(const Tile& t, int64_t blocks, int64_t pixels) {
-  if (nhwc_blocks_per_call(t.k) == 1) {
-    run_k<1>(t, 0, blocks, pixels);
-    return;
+  const int64_t most = nhwc_blocks_per_call(t.k);
+  int64_t first = 0;
+  if (most >= 4) {
+    run_k<4>(t, first, blocks / 4, pixels);
+    first = blocks / 4 * 4;
   }
-  run_k<2>(t, 0, blocks / 2, pixels);
-  if (blocks % 2 == 1) run_k<1>(t, blocks - 1, 1, pixels);
+  if (most >= 2) {
+    run_k<2>(t, first, (blocks - first) / 2, pixels);
+    first += (blocks - first) / 2 * 2;
+  }
+  run_k<1>(t, first, blocks - first, pixels);
 }
 
 // The kernel taps [begin, end) that output position `o` (a row or a column) reads inside an
@@ -266,11 +278,11 @@ class Window {
     per_tap_ = a.chunks / (a.kh * a.kw);
     t_.block_stride = a.chunks * a.k * kNhwcBlock;
     t_.w = a.values + block * t_.block_stride;
-    t_.lanes = a.lanes + block * t_.block_stride;
     t_.chunk_offset = a.chunk_offset;
     t_.k = a.k;
     t_.bias = a.bias ? a.bias + out_channel : nullptr;
     t_.relu = a.relu;
+    t_.prefetch_next = a.prefetch;
     t_.x = a.x + image * a.h * a.w * a.channels + in_channel;
     y_ = a.y + image * a.ho * a.wo * a.cout + out_channel;
   }

@@ -14,6 +14,8 @@
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <limits>
 
@@ -27,6 +29,15 @@
 namespace domino::engine {
 
 namespace {
+
+// One core's L2 cache, as the system reports it (1 MiB where it does not say).
+int64_t l2_cache_bytes() {
+  static const int64_t bytes = [] {
+    const long reported = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    return reported > 0 ? static_cast<int64_t>(reported) : int64_t{1} << 20;
+  }();
+  return bytes;
+}
 
 constexpr int64_t kAlign = 16;  // floats: an AVX-512 vector, a 64-byte cache line
 
@@ -100,8 +111,8 @@ void lay_out(const float* src, float* dst, int64_t batch, const InputLayout& l) 
 }
 
 // The channels-last kernel's weights (nhwc_kernel.h): per block of 16 output channels and
-// chunk of 16 input channels at one tap, k = N x 16 / M vectors of 16 values and 16 lane
-// indices. Left undefined where that kernel cannot run the layer.
+// chunk of 16 input channels at one tap, k = N x 16 / M vectors of 16 values, each carrying
+// its lane (nhwc_weight). Left undefined where that kernel cannot run the layer.
 void pack_channels_last(const NmLayer& weight, const NmRows& rows, int64_t groups, ChannelsLastWeights& out) {
   const int64_t cout = weight.shape[0], cin = weight.shape[1], taps = weight.shape[2] * weight.shape[3];
   if (weight.layout != Layout::NHWC || kNhwcBlock % weight.M != 0 || cin % kNhwcBlock != 0 ||
@@ -110,9 +121,7 @@ void pack_channels_last(const NmLayer& weight, const NmRows& rows, int64_t group
   const int64_t k = weight.N * kNhwcBlock / weight.M, chunks = taps * cin / kNhwcBlock;
   out.k = k;
   out.values = torch::zeros({cout / kNhwcBlock, chunks, k, kNhwcBlock}, torch::kFloat);
-  out.lanes = torch::zeros({cout / kNhwcBlock, chunks, k, kNhwcBlock}, torch::kUInt8);
   float* values = out.values.data_ptr<float>();
-  uint8_t* lanes = out.lanes.data_ptr<uint8_t>();
   std::vector<int64_t> used(static_cast<size_t>(chunks));
   for (int64_t row = 0; row < cout; ++row) {
     std::fill(used.begin(), used.end(), 0);
@@ -123,8 +132,7 @@ void pack_channels_last(const NmLayer& weight, const NmRows& rows, int64_t group
       const int64_t j = used[chunk]++;
       if (j >= k) fail("{}: more than {} kept weights in 16 channels of row {}", weight.name, k, row);
       const int64_t at = ((block * chunks + chunk) * k + j) * kNhwcBlock + lane;
-      values[at] = rows.values[i];
-      lanes[at] = static_cast<uint8_t>(rows.position[i] % kNhwcBlock);
+      values[at] = nhwc_weight(rows.values[i], static_cast<int>(rows.position[i] % kNhwcBlock));
     }
   }
 }
@@ -274,7 +282,6 @@ at::Tensor NmConv2d::forward_channels_last(const at::Tensor& input, bool relu) c
   task.chunks = chunks;
   task.k = channels_last_.k;
   task.values = channels_last_.values.data_ptr<float>();
-  task.lanes = channels_last_.lanes.data_ptr<uint8_t>();
   task.group_out = cout / geometry_.groups;
   task.group_in = cin;
   task.bias = bias_.empty() ? nullptr : bias_.data();
@@ -283,11 +290,16 @@ at::Tensor NmConv2d::forward_channels_last(const at::Tensor& input, bool relu) c
   task.wo = flat ? ho * wo : wo;
   task.cout = cout;
   task.relu = relu;
+  // Prefetching costs load slots, which the kernel is short of: only where the input cannot
+  // all be in the threads' L2 caches (it was just written by the layer before, if it fits).
+  // Measured: 1x1 layers at batch 8 and 32 gain up to 1.4x; 3x3 layers at batch 1, their
+  // input in cache, lost up to 24 % with it (docs/benchmarks.md).
+  task.prefetch = x.numel() * static_cast<int64_t>(sizeof(float)) > at::get_num_threads() * l2_cache_bytes();
   // Tiles across images: for images of at most 8 x 8 outputs (more than a quarter of their
   // pixels on the border, so their row tiles are short) at a batch of at least a tile, or
   // half a tile where a block keeps 3 or more weights of a chunk, each output position's
-  // pixels of up to `tile` images form one tile. Not at 1:16-like k = 1, where a pixel's load
-  // feeds only two FMAs and loads from many images do not stream (slower), nor on 14 x 14
+  // pixels of up to `tile` images form one tile. Not at 1:16-like k = 1 (measured slower
+  // when its blocks ran in pairs; not measured since they run in fours), nor on 14 x 14
   // images (slower at every N); at batch 8 on 7 x 7 faster at 4:16 and 8:16, not at 2:16;
   // at batch 4 slower: docs/benchmarks.md.
   const int64_t tile = nhwc_tile_pixels(task.k, nhwc_blocks_per_call(task.k));
@@ -314,12 +326,12 @@ at::Tensor NmConv2d::forward_channels_last(const at::Tensor& input, bool relu) c
   // layers.
   constexpr int64_t kWeightBytes = 128 * 1024;
   const int64_t group_blocks = task.group_out / kNhwcBlock, groups = geometry_.groups;
-  const int64_t block_bytes = chunks * task.k * kNhwcBlock * (sizeof(float) + sizeof(uint8_t));
+  const int64_t block_bytes = chunks * task.k * kNhwcBlock * static_cast<int64_t>(sizeof(float));
   const int64_t others = image_groups * bands * groups;
   const int64_t runs_wanted = (4 * at::get_num_threads() + others - 1) / others;  // runs a group, for the threads
-  const int64_t pair = std::min(group_blocks, nhwc_blocks_per_call(task.k));
+  const int64_t together = std::min(group_blocks, nhwc_blocks_per_call(task.k));  // blocks a call
   int64_t per_item = std::min(kWeightBytes / block_bytes, (group_blocks + runs_wanted - 1) / runs_wanted);
-  per_item = std::clamp(per_item - per_item % pair, pair, group_blocks);  // whole pairs
+  per_item = std::clamp(per_item - per_item % together, together, group_blocks);  // whole calls
   const int64_t runs = (group_blocks + per_item - 1) / per_item, calls = groups * runs;
   at::parallel_for(0, image_groups * bands * calls, 1, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {

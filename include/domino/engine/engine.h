@@ -25,8 +25,9 @@ class OffsetCache;  // src/engine/nm_rows.h
 // A convolution's weights as the channels-last kernel reads them (src/engine/nhwc_kernel.h).
 struct ChannelsLastWeights {
   int64_t k = 0;      // kept weights of an output channel in each chunk of 16 input channels
-  at::Tensor values;  // float [blocks of 16 outputs][chunks][k][16]
-  at::Tensor lanes;   // uint8, same shape: which channel of the chunk each value multiplies
+  // float [blocks of 16 outputs][chunks][k][16]; each value's 4 lowest mantissa bits say which
+  // channel of the chunk it multiplies (nhwc_weight in src/engine/nhwc_kernel.h)
+  at::Tensor values;
 };
 
 // The kernels' instruction sets, from slowest to fastest. The best the CPU has is chosen at
