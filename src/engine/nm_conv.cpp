@@ -292,7 +292,7 @@ at::Tensor NmConv2d::forward_channels_last(const at::Tensor& input, bool relu) c
   task.relu = relu;
   // Prefetching costs load slots, which the kernel is short of: only where the input cannot
   // all be in the threads' L2 caches (it was just written by the layer before, if it fits).
-  // Measured: 1x1 layers at batch 8 and 32 gain up to 1.4x; 3x3 layers at batch 1, their
+  // Measured: 1x1 layers at batch 8 and 32 gain up to 1.7x; 3x3 layers at batch 1, their
   // input in cache, lost up to 24 % with it (docs/benchmarks.md).
   task.prefetch = x.numel() * static_cast<int64_t>(sizeof(float)) > at::get_num_threads() * l2_cache_bytes();
   // Tiles across images: for images of at most 8 x 8 outputs (more than a quarter of their
