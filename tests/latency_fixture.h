@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "domino/engine/engine.h"
 #include "domino/engine/latency_table.h"
 #include "domino/models/layer_table.h"
 #include "domino/models/models.h"
@@ -18,7 +19,7 @@ namespace domino::test {
 // in groups of 8) costs `stem_ms` at every N. Written to <dir>/lat-<stem_ms>.json.
 inline std::string write_latency_table(const TempDir& dir, double stem_ms = 1.0) {
   engine::LatencyTable t;
-  t.key = {"resnet8", "mnist", {1, 1, 28, 28}, "test", "portable", 1, 8, Layout::NHWC, {1, 2, 4}};
+  t.key = {"resnet8", "mnist", {1, 1, 28, 28}, "test", "portable", engine::kEngineRevision, 1, 8, Layout::NHWC, {1, 2, 4}};
   t.warmup = 1, t.repeats = 3, t.rounds = 1;  // what an experiment's end-to-end timing takes from it
   auto model = make_model("resnet8", {1, 10});
   for (const auto& l : build_layer_table(*model, {1, 28, 28}).layers) {

@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "domino/core/runtime.h"
+#include "domino/engine/engine.h"
 #include "domino/engine/latency_table.h"
 #include "domino/io/checkpoint.h"
 #include "domino/models/layer_table.h"
@@ -82,6 +83,20 @@ TEST(LatencyTable, TheCommandKeepsItsTableAndMeasuresAnotherKeyOnlyWhenTold) {
   ASSERT_EQ(again.exit_code, 0) << again.output;
   EXPECT_NE(again.output.find("cached: "), std::string::npos) << again.output;
   EXPECT_EQ(read_text_file(dir / "lat.json", "table"), written);
+
+  // A table measured by other kernels (another engine revision, or one not recorded) is
+  // refused too: its times are not this build's.
+  for (const std::string revision : {"2026-11-25.1", ""}) {
+    auto stale = read_json_file(dir / "lat.json");
+    EXPECT_EQ(stale.at("key").at("engine"), engine::kEngineRevision);
+    if (revision.empty()) stale.at("key").erase("engine");
+    else stale.at("key").at("engine") = revision;
+    write_json_file(dir / "stale.json", stale);
+    const std::string stale_run = "latency-table --model resnet8 --dataset mnist --M 8 --batch-size 2 --threads 1 "
+                                  "--repeats 3 --out " + (dir / "stale.json");
+    test::expect_clean_error(test::run_domino(stale_run),
+                             {"stale.json", "other kernels", revision.empty() ? "not recorded" : revision, "--force"});
+  }
 
   // Another batch size is another key: refused unless --force.
   const std::string other = "latency-table --model resnet8 --dataset mnist --M 8 --batch-size 4 --threads 1 --repeats 3 --out " +

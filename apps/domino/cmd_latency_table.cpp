@@ -83,6 +83,10 @@ void add_latency_table_command(CLI::App& app) {
     std::optional<engine::LatencyTable> table;
     if (!a->force && std::filesystem::exists(a->out)) {
       auto cached = engine::latency_table_from_json(read_json_file(a->out), a->out);
+      if (cached.key.engine != key.engine)
+        fail("{} holds a latency table measured by other kernels (engine revision '{}', this build's is '{}'): its "
+             "times are not this build's; give another --out, or --force to measure again",
+             a->out, cached.key.engine.empty() ? "not recorded" : cached.key.engine, key.engine);
       if (cached.key != key)
         fail("{} holds a latency table for another setting ({} on {}, input {}, {} threads, {}); give another --out, "
              "or --force to replace it", a->out, cached.key.model, cached.key.dataset, fmt::join(cached.key.input, "x"),

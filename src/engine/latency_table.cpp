@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "domino/core/error.h"
+#include "domino/engine/engine.h"
 #include "domino/engine/infer_bench.h"
 #include "domino/models/layer_table.h"
 #include "domino/models/models.h"
@@ -21,7 +22,7 @@ constexpr const char* kFormat = "domino-latency-table";
 constexpr int kVersion = 1;
 
 nlohmann::json key_json(const LatencyKey& k) {
-  return {{"model", k.model}, {"dataset", k.dataset}, {"input", k.input}, {"cpu", k.cpu}, {"isa", k.isa},
+  return {{"model", k.model}, {"dataset", k.dataset}, {"input", k.input}, {"cpu", k.cpu}, {"isa", k.isa}, {"engine", k.engine},
           {"threads", k.threads}, {"M", k.M}, {"layout", to_string(k.layout)}, {"candidates", k.candidates}};
 }
 
@@ -58,6 +59,7 @@ LatencyKey latency_key(const std::string& model_name, const std::string& dataset
   k.input = {o.batch_size, shape.channels, shape.height, shape.width};
   k.cpu = cpu_name();
   k.isa = to_string(active_isa());
+  k.engine = kEngineRevision;
   k.threads = at::get_num_threads();
   k.M = o.M;
   k.layout = o.layout;
@@ -221,6 +223,7 @@ LatencyTable latency_table_from_json(const nlohmann::json& j, const std::string&
     t.key.input = k.at("input").get<std::vector<int64_t>>();
     t.key.cpu = k.at("cpu").get<std::string>();
     t.key.isa = k.at("isa").get<std::string>();
+    t.key.engine = k.value("engine", std::string());  // tables of version 1 before 2026-12-02 lack it
     t.key.threads = k.at("threads").get<int>();
     t.key.M = k.at("M").get<int64_t>();
     t.key.layout = parse_layout(k.at("layout").get<std::string>());

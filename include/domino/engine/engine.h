@@ -30,6 +30,10 @@ struct ChannelsLastWeights {
   at::Tensor values;
 };
 
+// Which kernels' speed this build has: bumped (date.sequence) by any change that moves a
+// layer's time. Latency tables record it, so one measured by other kernels is not reused.
+inline constexpr const char* kEngineRevision = "2026-12-02.3";
+
 // The kernels' instruction sets, from slowest to fastest. The best the CPU has is chosen at
 // run time; the build needs none of them.
 enum class Isa { Portable, Avx2, Avx512 };

@@ -17,12 +17,14 @@
 
 namespace domino::engine {
 
-// What a table is valid for: the same model and input on the same CPU, kernels, threads,
-// M, layout and candidates. A table measured under another key is not reused.
+// What a table is valid for: the same model and input on the same CPU, kernels (instruction
+// set and engine revision), threads, M, layout and candidates. A table measured under another
+// key is not reused.
 struct LatencyKey {
   std::string model, dataset;
   std::vector<int64_t> input;  // [batch, channels, height, width]
   std::string cpu, isa;
+  std::string engine;  // kEngineRevision of the build that measured it ("" : not recorded)
   int threads = 0;
   int64_t M = 16;
   Layout layout = Layout::NHWC;
