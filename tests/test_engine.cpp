@@ -153,6 +153,32 @@ TEST(NmEngine, ChannelsLastKernelMatchesLibTorch) {
     }
 }
 
+// Inputs larger than the threads' L2 caches run with each tile prefetching the next tile's
+// input (NhwcConvTask::prefetch): the same outputs, on every run of blocks (fours at k = 1,
+// pairs at k = 2, single ones) and a tile's last prefetches reaching the image's end.
+TEST(NmEngine, ChannelsLastKernelPrefetchingGivesTheSameOutputs) {
+  if (engine::detected_isa() < Isa::Avx512) GTEST_SKIP() << "the channels-last kernel needs AVX-512";
+  ChannelsLastGuard guard;
+  engine::use_channels_last_kernel(true);
+  torch::manual_seed(6);
+  const int64_t cin = 64, h = 30, w = 31, image_bytes = cin * h * w * static_cast<int64_t>(sizeof(float));
+  const int64_t batch = at::get_num_threads() * engine::l2_cache_bytes() / image_bytes + 1;
+  ASSERT_TRUE(engine::nhwc_prefetches(batch * image_bytes, at::get_num_threads()));
+  ASSERT_FALSE(engine::nhwc_prefetches(image_bytes, at::get_num_threads()));  // the rule is not always on
+  const auto x = torch::randn({batch, cin, h, w}).contiguous(at::MemoryFormat::ChannelsLast);
+  for (const auto& c : std::vector<ConvCase>{{cin, 112, 1, 1, 0, 1, h, w, batch}, {cin, 48, 3, 2, 1, 1, h, w, batch},
+                                             {cin, 32, 3, 1, 1, 1, h, w, batch}})
+    for (const int64_t N : {1, 2, 4, 8}) {
+      SCOPED_TRACE(fmt::format("conv {}->{} k{} s{} b{} {}:16", c.cin, c.cout, c.k, c.stride, c.batch, N));
+      const auto weight = nm_weight({c.cout, c.cin, c.k, c.k}, N, 16, Layout::NHWC);
+      const auto bias = torch::randn({c.cout});
+      const engine::NmConv2d conv(compress_nm_checked("conv", weight, N, 16, Layout::NHWC), bias, {c.stride, c.pad, 1});
+      const auto got = conv.forward(x, /*relu=*/false);
+      const auto expect = torch::conv2d(x, weight, bias, c.stride, c.pad);
+      EXPECT_TRUE(torch::allclose(got, expect, kRtol, kAtol)) << (got - expect).abs().max().item<float>();
+    }
+}
+
 // The channels-last kernel's weights carry their lane in their 4 lowest mantissa bits: the
 // nearest such float, so within 8 units in the last place (15 at the two ends of the range),
 // its sign kept, finite, zero kept.

@@ -41,6 +41,12 @@ struct NhwcConvTask {
   bool prefetch = false;
 };
 
+// One core's L2 cache, as the system reports it (1 MiB where it does not say).
+int64_t l2_cache_bytes();
+// Whether a convolution prefetches (NhwcConvTask::prefetch) an input of `input_bytes` read
+// by `threads` threads: where it is larger than their L2 caches together.
+bool nhwc_prefetches(int64_t input_bytes, int threads);
+
 // A weight whose 4 lowest mantissa bits say its lane (0-15): of the floats whose low bits are
 // `lane`, the nearest to `value` — within 8 units in the last place (2^-20 relative; 15 at
 // the ends of the range, the tiniest subnormals and the top 16 floats, which never round up

@@ -28,9 +28,6 @@
 
 namespace domino::engine {
 
-namespace {
-
-// One core's L2 cache, as the system reports it (1 MiB where it does not say).
 int64_t l2_cache_bytes() {
   static const int64_t bytes = [] {
     const long reported = sysconf(_SC_LEVEL2_CACHE_SIZE);
@@ -38,6 +35,14 @@ int64_t l2_cache_bytes() {
   }();
   return bytes;
 }
+
+// Prefetching costs load slots, which the kernel is short of: only where the input cannot
+// all be in the threads' L2 caches (it was just written by the layer before, if it fits).
+// Measured: 1x1 layers at batch 8 and 32 gain up to 1.7x; 3x3 layers at batch 1, their
+// input in cache, lost up to 24 % with it (docs/benchmarks.md).
+bool nhwc_prefetches(int64_t input_bytes, int threads) { return input_bytes > threads * l2_cache_bytes(); }
+
+namespace {
 
 constexpr int64_t kAlign = 16;  // floats: an AVX-512 vector, a 64-byte cache line
 
@@ -290,11 +295,7 @@ at::Tensor NmConv2d::forward_channels_last(const at::Tensor& input, bool relu) c
   task.wo = flat ? ho * wo : wo;
   task.cout = cout;
   task.relu = relu;
-  // Prefetching costs load slots, which the kernel is short of: only where the input cannot
-  // all be in the threads' L2 caches (it was just written by the layer before, if it fits).
-  // Measured: 1x1 layers at batch 8 and 32 gain up to 1.7x; 3x3 layers at batch 1, their
-  // input in cache, lost up to 24 % with it (docs/benchmarks.md).
-  task.prefetch = x.numel() * static_cast<int64_t>(sizeof(float)) > at::get_num_threads() * l2_cache_bytes();
+  task.prefetch = nhwc_prefetches(x.numel() * static_cast<int64_t>(sizeof(float)), at::get_num_threads());
   // Tiles across images: for images of at most 8 x 8 outputs (more than a quarter of their
   // pixels on the border, so their row tiles are short) at a batch of at least a tile, or
   // half a tile where a block keeps 3 or more weights of a chunk, each output position's
