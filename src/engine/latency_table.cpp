@@ -22,8 +22,9 @@ constexpr const char* kFormat = "domino-latency-table";
 constexpr int kVersion = 1;
 
 nlohmann::json key_json(const LatencyKey& k) {
-  return {{"model", k.model}, {"dataset", k.dataset}, {"input", k.input}, {"cpu", k.cpu}, {"isa", k.isa}, {"engine", k.engine},
-          {"threads", k.threads}, {"M", k.M}, {"layout", to_string(k.layout)}, {"candidates", k.candidates}};
+  return {{"model", k.model}, {"dataset", k.dataset}, {"input", k.input}, {"cpu", k.cpu}, {"isa", k.isa},
+          {"engine", k.engine}, {"threads", k.threads}, {"M", k.M}, {"layout", to_string(k.layout)},
+          {"candidates", k.candidates}};
 }
 
 // The zoo model's untrained weights made N:M as `scheme` says, timed dense and under the
