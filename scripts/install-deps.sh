@@ -7,6 +7,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libtorch-dev libgloo-dev                  # tensors, autograd, nn, c10d (Gloo)
+  libgoogle-glog-dev                        # LibTorch's log, quieted while our errors say it
   libopenblas0-pthread                      # fast BLAS behind LibTorch (~30x reference BLAS)
   libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libfmt-dev libspdlog-dev zlib1g-dev
   libopencv-imgcodecs-dev libopencv-imgproc-dev  # JPEG/PNG decoding and resizing (ImageFolder)

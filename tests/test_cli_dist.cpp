@@ -109,6 +109,18 @@ TEST(CliDist, MismatchedAndLostRanksAreErrorsNotHangs) {
   test::expect_clean_error(killed[0], {"data-parallel", "failed on rank 0 of 2"}, /*only_line=*/false);
 }
 
+// A rank whose master never comes: after --dist-timeout, one line saying so — not c10d's
+// own log lines first (they repeat what the error says, behind a glog banner).
+TEST(CliDist, AFailedRendezvousIsOneLine) {
+  test::TempDir dir;
+  test::write_tiny_mnist(dir.path() / "data", 16, 10);
+  const auto r = test::run_command(fmt::format(
+      "RANK=1 WORLD_SIZE=2 LOCAL_RANK=0 LOCAL_WORLD_SIZE=1 MASTER_ADDR=127.0.0.1 MASTER_PORT={} {} train --model resnet8 "
+      "--dataset mnist --data-dir {} --threads 1 --workers 0 --epochs 1 --dist-timeout 2 --out {}",
+      test::free_port(), DOMINO_BIN, dir / "data", dir / "run"));
+  test::expect_clean_error(r, {"data-parallel rendezvous failed on rank 1 of 2", "timed out"});
+}
+
 TEST(CliDist, DominoLaunchAndTorchrunStartTheSameRun) {
   test::TempDir dir;
   test::write_tiny_mnist(dir.path() / "data", 64, 10);

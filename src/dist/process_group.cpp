@@ -9,8 +9,11 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
+#include <glog/logging.h>
+
 #include <cstdlib>
 #include <mutex>
+#include <utility>
 
 #include <fmt/ranges.h>
 
@@ -56,6 +59,36 @@ std::shared_ptr<gloo::transport::Device> make_device(const LaunchEnv& env) {
   return c10d::ProcessGroupGloo::createDefaultDevice();
 }
 
+// While one lives, LibTorch's log (glog) prints nothing below FATAL. c10d logs a failed
+// rendezvous (and each refused connection while the master starts) before it throws, behind
+// a glog banner; the exception says the same, and our error says it once, in one line.
+// Counted: ranks run as threads of one process (the tests) overlap their rendezvous.
+class QuietLibTorchLog {
+ public:
+  QuietLibTorchLog() {
+    auto& s = shared();
+    const std::lock_guard<std::mutex> lock(s.mutex);
+    if (s.count++ == 0) s.level = std::exchange(FLAGS_minloglevel, google::GLOG_FATAL);
+  }
+  ~QuietLibTorchLog() {
+    auto& s = shared();
+    const std::lock_guard<std::mutex> lock(s.mutex);
+    if (--s.count == 0) FLAGS_minloglevel = s.level;
+  }
+  QuietLibTorchLog(const QuietLibTorchLog&) = delete;
+  QuietLibTorchLog& operator=(const QuietLibTorchLog&) = delete;
+
+ private:
+  struct Shared {
+    std::mutex mutex;
+    int count = 0, level = 0;
+  };
+  static Shared& shared() {
+    static Shared s;
+    return s;
+  }
+};
+
 // c10d's errors carry a C++ backtrace after the first line; the first says what happened.
 std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
@@ -99,6 +132,7 @@ void bucketed(const std::vector<at::Tensor>& tensors, int64_t bucket_bytes, Op&&
 ProcessGroup::ProcessGroup(const LaunchEnv& env, std::chrono::milliseconds timeout, Backend backend)
     : env_(env), backend_(backend == Backend::Nccl ? Backend::Nccl : Backend::Gloo), impl_(std::make_unique<Impl>()) {
   guarded("rendezvous", [&] {
+    const QuietLibTorchLog quiet;
     c10d::TCPStoreOptions store;
     store.port = static_cast<uint16_t>(env.master_port);
     store.isServer = env.rank == 0 && !env.agent_store;
