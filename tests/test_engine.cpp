@@ -154,8 +154,8 @@ TEST(NmEngine, ChannelsLastKernelMatchesLibTorch) {
 }
 
 // Inputs larger than the threads' L2 caches run with each tile prefetching the next tile's
-// input (NhwcConvTask::prefetch): the same outputs, on every run of blocks (fours at k = 1,
-// pairs at k = 2, single ones) and a tile's last prefetches reaching the image's end.
+// input (NhwcConvTask::prefetch): the same outputs, on every run of blocks (7 blocks: fours,
+// a pair and one at k = 1; pairs and one at k = 2; single ones above).
 TEST(NmEngine, ChannelsLastKernelPrefetchingGivesTheSameOutputs) {
   if (engine::detected_isa() < Isa::Avx512) GTEST_SKIP() << "the channels-last kernel needs AVX-512";
   ChannelsLastGuard guard;
