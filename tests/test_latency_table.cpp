@@ -61,6 +61,15 @@ TEST(LatencyTable, EveryLayerAtEveryCandidateAndTheSumFallsWithN) {
   // One JSON form, read back as written.
   const auto back = latency_table_from_json(to_json(t), "t.json");
   EXPECT_TRUE(back.key == t.key);
+  EXPECT_TRUE(key_differences(back.key, t.key).empty());
+  auto other_key = t.key;  // each differing field named, with both values
+  other_key.threads = 2;
+  other_key.engine = "";
+  other_key.candidates = {1, 2};
+  EXPECT_EQ(key_differences(other_key, t.key),
+            (std::vector<std::string>{"candidates N 1, 2 (here N " + fmt::format("{}", fmt::join(t.key.candidates, ", ")) + ")",
+                                      "engine revision 'not recorded' (here '" + std::string(kEngineRevision) + "')",
+                                      "threads 2 (here 1)"}));
   EXPECT_EQ(to_json(back), to_json(t));
   expect_error_containing([&] { t.ms("layer9.conv1", 1); }, {"no layer 'layer9.conv1'"});
   expect_error_containing([&] { t.ms("layer1.0.conv1", 4); }, {"no time for layer1.0.conv1 at 4:16", "--candidates all"});
@@ -85,7 +94,7 @@ TEST(LatencyTable, TheCommandKeepsItsTableAndMeasuresAnotherKeyOnlyWhenTold) {
   EXPECT_EQ(read_text_file(dir / "lat.json", "table"), written);
 
   // A table measured by other kernels (another engine revision, or one not recorded) is
-  // refused too: its times are not this build's.
+  // refused too, the message naming the revisions: its times are not this build's.
   for (const std::string revision : {"2026-11-25.1", ""}) {
     auto stale = read_json_file(dir / "lat.json");
     EXPECT_EQ(stale.at("key").at("engine"), engine::kEngineRevision);
@@ -95,13 +104,14 @@ TEST(LatencyTable, TheCommandKeepsItsTableAndMeasuresAnotherKeyOnlyWhenTold) {
     const std::string stale_run = "latency-table --model resnet8 --dataset mnist --M 8 --batch-size 2 --threads 1 "
                                   "--repeats 3 --out " + (dir / "stale.json");
     test::expect_clean_error(test::run_domino(stale_run),
-                             {"stale.json", "other kernels", revision.empty() ? "not recorded" : revision, "--force"});
+                             {"stale.json", "another setting", "engine revision '" + (revision.empty() ? "not recorded" : revision) +
+                                  "' (here '" + engine::kEngineRevision + "')", "--force"});
   }
 
   // Another batch size is another key: refused unless --force.
   const std::string other = "latency-table --model resnet8 --dataset mnist --M 8 --batch-size 4 --threads 1 --repeats 3 --out " +
                             (dir / "lat.json");
-  test::expect_clean_error(test::run_domino(other), {"lat.json", "another setting", "--force"});
+  test::expect_clean_error(test::run_domino(other), {"lat.json", "another setting", "input 2x1x28x28 (here 4x1x28x28)", "--force"});
   const auto forced = test::run_domino(other + " --force --json");
   ASSERT_EQ(forced.exit_code, 0) << forced.output;
   EXPECT_EQ(read_json_file(dir / "lat.json").at("key").at("input"), (std::vector<int64_t>{4, 1, 28, 28}));

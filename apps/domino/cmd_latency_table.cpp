@@ -83,14 +83,9 @@ void add_latency_table_command(CLI::App& app) {
     std::optional<engine::LatencyTable> table;
     if (!a->force && std::filesystem::exists(a->out)) {
       auto cached = engine::latency_table_from_json(read_json_file(a->out), a->out);
-      if (cached.key.engine != key.engine)
-        fail("{} holds a latency table measured by other kernels (engine revision '{}', this build's is '{}'): its "
-             "times are not this build's; give another --out, or --force to measure again",
-             a->out, cached.key.engine.empty() ? "not recorded" : cached.key.engine, key.engine);
-      if (cached.key != key)
-        fail("{} holds a latency table for another setting ({} on {}, input {}, {} threads, {}); give another --out, "
-             "or --force to replace it", a->out, cached.key.model, cached.key.dataset, fmt::join(cached.key.input, "x"),
-             cached.key.threads, cached.key.cpu);
+      if (const auto differences = engine::key_differences(cached.key, key); !differences.empty())
+        fail("{} holds a latency table for another setting ({}): its times are not this run's; give another --out, "
+             "or --force to measure again", a->out, fmt::join(differences, ", "));
       fmt::print(stderr, "cached: {} (--force measures again)\n", a->out);
       table = std::move(cached);
     } else {

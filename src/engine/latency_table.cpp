@@ -40,6 +40,24 @@ InferenceTiming bench_scheme(const std::string& model_name, const ModelOptions& 
 
 bool LatencyKey::operator==(const LatencyKey& o) const { return key_json(*this) == key_json(o); }
 
+std::vector<std::string> key_differences(const LatencyKey& cached, const LatencyKey& wanted) {
+  const auto a = key_json(cached), b = key_json(wanted);
+  const auto text = [](const std::string& field, const nlohmann::json& v) -> std::string {
+    if (field == "engine" && v.get<std::string>().empty()) return "'not recorded'";
+    if (field == "input") return fmt::format("{}", fmt::join(v.get<std::vector<int64_t>>(), "x"));
+    if (field == "candidates") return fmt::format("N {}", fmt::join(v.get<std::vector<int64_t>>(), ", "));
+    return v.is_string() ? fmt::format("'{}'", v.get<std::string>()) : v.dump();
+  };
+  const std::map<std::string, std::string> names{{"engine", "engine revision"}, {"isa", "kernels"}};
+  std::vector<std::string> out;
+  for (const auto& [field, value] : a.items()) {
+    if (value == b.at(field)) continue;
+    const auto name = names.count(field) ? names.at(field) : field;
+    out.push_back(fmt::format("{} {} (here {})", name, text(field, value), text(field, b.at(field))));
+  }
+  return out;
+}
+
 std::string cpu_name() {
   std::ifstream in("/proc/cpuinfo");
   std::string line;

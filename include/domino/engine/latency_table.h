@@ -33,6 +33,10 @@ struct LatencyKey {
   bool operator!=(const LatencyKey& o) const { return !(*this == o); }
 };
 
+// Each field in which `cached` differs from `wanted`, as "threads 1 (here 2)" ("engine
+// revision 'not recorded' (here '...')" for a table without one); empty when the keys match.
+std::vector<std::string> key_differences(const LatencyKey& cached, const LatencyKey& wanted);
+
 struct LayerLatency {
   std::string name;
   double dense_ms = 0;          // LibTorch's convolution / linear layer (N = M)
