@@ -366,5 +366,34 @@ TEST(NmEngineModel, ABrokenWeightIsRefusedAndTheStemStaysDense) {
   EXPECT_EQ(layers.dense.front(), "conv1 (rows do not split into groups of M)");  // 3 x 7 x 7 = 147 weights a row
 }
 
+// Where the engine runs channels-last, the stem it leaves to LibTorch turns the model's input
+// channels-last (so the stem's pooling runs LibTorch's channels-last kernel); with the
+// channels-last kernel off, or a lower ISA, it takes the input as it comes. Logits as the
+// masked dense forward's either way.
+TEST(NmEngineModel, TheStemTakesItsInputChannelsLastWhereTheEngineRunsChannelsLast) {
+  IsaGuard isa_guard;
+  ChannelsLastGuard kernel_guard;
+  torch::manual_seed(8);
+  auto model = make_model("resnet50", {3, 10});
+  randomise_batchnorms(*model);
+  const auto table = build_layer_table(*model, {3, 64, 64});
+  const auto scheme = uniform_scheme(dense_scheme(table, 16, Layout::NHWC), 2);
+  const auto x = torch::randn({2, 3, 40, 40});
+  check_model(*model, scheme, x);
+  auto* stem = model->named_modules()["conv1"]->as<PrunableConv2dImpl>();
+  ASSERT_NE(stem, nullptr);
+  for (const bool kernel : {true, false}) {
+    engine::use_channels_last_kernel(kernel);
+    for (const auto isa : runnable_isas()) {
+      engine::limit_isa(isa);
+      SCOPED_TRACE(fmt::format("channels-last kernel {}, isa {}", kernel, to_string(isa)));
+      torch::NoGradGuard no_grad;
+      const bool channels_last = kernel && isa == Isa::Avx512;
+      EXPECT_EQ(stem->forward(x).is_contiguous(at::MemoryFormat::ChannelsLast), channels_last);
+      EXPECT_TRUE(torch::allclose(stem->forward(x), stem->dense_forward(x), 1e-5, 1e-5));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace domino

@@ -214,6 +214,10 @@ std::vector<int32_t> NmConv2d::offsets_for(int64_t h, int64_t w) const {
   return offsets;
 }
 
+bool NmConv2d::runs_channels_last() const {
+  return channels_last_.values.defined() && channels_last_kernel() && active_isa() == Isa::Avx512;
+}
+
 at::Tensor NmConv2d::forward(const at::Tensor& input, bool relu) const {
   const int64_t channels = shape_[1] * geometry_.groups;
   if (input.dim() != 4 || input.size(1) != channels)
@@ -221,8 +225,7 @@ at::Tensor NmConv2d::forward(const at::Tensor& input, bool relu) const {
   if (!input.is_cpu()) fail("N:M convolution: the engine runs on the CPU, the input is on {}", input.device().str());
   if (input.size(2) + 2 * geometry_.padding < shape_[2] || input.size(3) + 2 * geometry_.padding < shape_[3])
     fail("N:M convolution: input {}x{} is smaller than the kernel", input.size(2), input.size(3));
-  if (channels_last_.values.defined() && channels_last_kernel() && active_isa() == Isa::Avx512)
-    return forward_channels_last(input, relu);
+  if (runs_channels_last()) return forward_channels_last(input, relu);
   const auto x = input.to(torch::kFloat).contiguous();
   const int64_t batch = x.size(0), h = x.size(2), w = x.size(3), pad = geometry_.padding;
   const auto l = input_layout(channels, h, w, shape_[2], shape_[3], geometry_.stride, pad);

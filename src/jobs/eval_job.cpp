@@ -21,7 +21,7 @@ EvalResult run_eval_job(const EvalJob& job) {
   m.model->to(device);
   if (job.engine == Engine::Nm) {
     use_nm_engine(m, device, precision);
-    format = MemoryFormat::Contiguous;  // the row kernel reads NCHW; the channels-last kernel converts its input
+    format = MemoryFormat::Contiguous;  // the row kernel reads NCHW; where the channels-last one runs, the stem converts
   }
   set_memory_format(*m.model, format);
   m.config.rank = run.rank;

@@ -7,7 +7,7 @@
 namespace domino {
 
 torch::Tensor PrunableConv2dImpl::forward(const torch::Tensor& input) {
-  return override_ ? override_(input) : _conv_forward(input, effective_weight());
+  return override_ ? override_(input) : dense_forward(input);
 }
 
 torch::Tensor PrunableLinearImpl::forward(const torch::Tensor& input) {

@@ -32,7 +32,7 @@ struct ChannelsLastWeights {
 
 // Which kernels' speed this build has: bumped (date.sequence) by any change that moves a
 // layer's time. Latency tables record it, so one measured by other kernels is not reused.
-inline constexpr const char* kEngineRevision = "2026-12-02.3";
+inline constexpr const char* kEngineRevision = "2026-12-02.4";
 
 // The kernels' instruction sets, from slowest to fastest. The best the CPU has is chosen at
 // run time; the build needs none of them.
@@ -70,6 +70,8 @@ class NmConv2d {
   int64_t out_channels() const { return shape_[0]; }
   // Multiply-adds per output pixel, over all output channels (kept weights only).
   int64_t macs_per_output_pixel() const { return shape_[0] * nnz_; }
+  // Whether forward runs the channels-last kernel now (it can, and the ISA and switch allow).
+  bool runs_channels_last() const;
 
  private:
   std::vector<int64_t> shape_;  // [Cout, Cin / groups, Kh, Kw]
@@ -110,6 +112,10 @@ class NmLinear {
 // undo, rebuild the model. The default density: above 8:16 the kernels do not beat
 // LibTorch's dense convolution; at 8:16 they are about even per layer, and ResNet-50 ran
 // faster with them than without, BatchNorm folding included (docs/benchmarks.md).
+// Where the engine's convolutions run channels-last, the convolutions it leaves to LibTorch
+// take their input channels-last too: the model's input then turns channels-last at the
+// stem, and the stem's BatchNorm, ReLU and max-pooling run LibTorch's channels-last
+// kernels (its NCHW max-pooling took 3.3 ms of a 17 ms ResNet-50 forward at batch 1).
 constexpr double kEngineMaxDensity = 0.5;
 struct EngineLayers {
   std::vector<std::string> engine;  // layers the engine runs

@@ -21,6 +21,8 @@ class PrunableConv2dImpl : public torch::nn::Conv2dImpl {
  public:
   using torch::nn::Conv2dImpl::Conv2dImpl;
   torch::Tensor forward(const torch::Tensor& input);
+  // The module's own convolution (effective weight), whatever the override.
+  torch::Tensor dense_forward(const torch::Tensor& input) { return _conv_forward(input, effective_weight()); }
   // An empty transform restores the dense forward.
   void set_weight_transform(WeightTransform transform) { transform_ = std::move(transform); }
   torch::Tensor effective_weight() const { return transform_ ? transform_(weight) : weight; }
