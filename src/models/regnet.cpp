@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "domino/models/models.h"
+#include "models/activations.h"
 #include "models/resnet_blocks.h"
 
 namespace domino {
@@ -22,7 +23,7 @@ constexpr int64_t kGroupWidth = 48, kStemWidth = 32;
 // Conv + BN (+ ReLU): torchvision's Conv2dNormActivation, children named 0, 1, 2.
 torch::nn::Sequential conv_bn(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups, bool relu) {
   torch::nn::Sequential s(conv(in, out, kernel, stride, groups), FoldableBatchNorm2d(out));
-  if (relu) s->push_back(torch::nn::ReLU());
+  if (relu) s->push_back(torch::nn::ReLU(torch::nn::ReLUOptions(true)));  // in place, as torchvision
   return s;
 }
 
@@ -57,7 +58,7 @@ class ResBottleneckBlockImpl : public torch::nn::Module {
     this->f = register_module("f", f);
   }
 
-  torch::Tensor forward(const torch::Tensor& x) { return torch::relu((proj ? proj->forward(x) : x) + f->forward(x)); }
+  torch::Tensor forward(const torch::Tensor& x) { return add_relu(f->forward(x), proj ? proj->forward(x) : x); }
 
   torch::nn::Sequential proj{nullptr};
   Chain f{nullptr};

@@ -6,6 +6,7 @@
 
 #include "domino/core/error.h"
 #include "domino/models/models.h"
+#include "models/activations.h"
 #include "models/resnet_blocks.h"
 
 namespace domino {
@@ -38,7 +39,7 @@ class ResNet : public Network {
   }
 
   torch::Tensor forward(torch::Tensor x) override {
-    x = torch::relu(bn1(conv1(x)));
+    x = relu_fresh(bn1(conv1(x)));
     if (pool_) x = torch::max_pool2d(x, 3, 2, 1);
     for (auto& stage : stages) x = stage->forward(x);
     x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);

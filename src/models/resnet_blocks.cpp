@@ -2,6 +2,8 @@
 
 #include <torch/torch.h>
 
+#include "models/activations.h"
+
 namespace domino::blocks {
 
 PrunableConv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride, int64_t groups) {
@@ -22,9 +24,9 @@ BasicBlockImpl::BasicBlockImpl(int64_t in, int64_t planes, int64_t stride)
 }
 
 torch::Tensor BasicBlockImpl::forward(const torch::Tensor& x) {
-  auto y = torch::relu(bn1(conv1(x)));
+  auto y = relu_fresh(bn1(conv1(x)));
   y = bn2(conv2(y));
-  return torch::relu(y + (downsample ? downsample->forward(x) : x));
+  return add_relu(y, downsample ? downsample->forward(x) : x);
 }
 
 BottleneckImpl::BottleneckImpl(int64_t in, int64_t planes, int64_t stride)
@@ -39,10 +41,10 @@ BottleneckImpl::BottleneckImpl(int64_t in, int64_t planes, int64_t stride)
 }
 
 torch::Tensor BottleneckImpl::forward(const torch::Tensor& x) {
-  auto y = torch::relu(bn1(conv1(x)));
-  y = torch::relu(bn2(conv2(y)));
+  auto y = relu_fresh(bn1(conv1(x)));
+  y = relu_fresh(bn2(conv2(y)));
   y = bn3(conv3(y));
-  return torch::relu(y + (downsample ? downsample->forward(x) : x));
+  return add_relu(y, downsample ? downsample->forward(x) : x);
 }
 
 void init_resnet_weights(torch::nn::Module& model) {

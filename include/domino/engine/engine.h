@@ -115,7 +115,7 @@ class NmLinear {
 // Where the engine's convolutions run channels-last, the convolutions it leaves to LibTorch
 // take their input channels-last too: the model's input then turns channels-last at the
 // stem, and the stem's BatchNorm, ReLU and max-pooling run LibTorch's channels-last
-// kernels (its NCHW max-pooling took 3.3 ms of a 17 ms ResNet-50 forward at batch 1).
+// kernels (its NCHW max-pooling took 3.3 ms of a ~20 ms ResNet-50 forward at batch 1).
 constexpr double kEngineMaxDensity = 0.5;
 struct EngineLayers {
   std::vector<std::string> engine;  // layers the engine runs
