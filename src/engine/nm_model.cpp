@@ -51,7 +51,7 @@ EngineLayers use_engine(torch::nn::Module& model, const Scheme& scheme, double m
   // Every layer is checked and compressed before any is switched: a failure leaves the
   // model as it was.
   std::vector<std::function<void()>> switches;
-  std::vector<std::shared_ptr<const NmConv2d>> engine_convs;
+  std::shared_ptr<const NmConv2d> channels_last_witness;  // an engine conv that runs channels-last
   for (const auto& layer : scheme.layers) {
     if (!modules.contains(layer.name)) fail("the model has no layer {} (the scheme is another model's)", layer.name);
     const auto& module = modules[layer.name];
@@ -81,7 +81,7 @@ EngineLayers use_engine(torch::nn::Module& model, const Scheme& scheme, double m
       auto nm = std::make_shared<NmConv2d>(compress_nm_checked(layer.name, weight, layer.N, layer.M, scheme.layout), bias,
                                            ConvGeometry{o.stride()->at(0), c10::get<torch::ExpandingArray<2>>(o.padding())->at(0), o.groups()});
       switches.push_back([conv, nm] { conv->set_forward_override([nm](const torch::Tensor& x) { return nm->forward(x); }); });
-      engine_convs.push_back(nm);
+      if (!channels_last_witness && nm->runs_channels_last()) channels_last_witness = nm;
       out.engine.push_back(layer.name);
     } else if (auto* linear = module->as<PrunableLinearImpl>()) {
       if (layer.N >= layer.M || linear->weight.size(1) % layer.M != 0) {
@@ -99,9 +99,6 @@ EngineLayers use_engine(torch::nn::Module& model, const Scheme& scheme, double m
   }
   // The convolutions left to LibTorch take channels-last input while the engine's run
   // channels-last (checked at each call: the ISA can be lowered later).
-  std::shared_ptr<const NmConv2d> channels_last_witness;
-  for (const auto& conv : engine_convs)
-    if (conv->runs_channels_last()) channels_last_witness = conv;
   if (channels_last_witness) {
     const std::set<std::string> switched(out.engine.begin(), out.engine.end());
     for (const auto& item : modules) {
