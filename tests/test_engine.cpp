@@ -179,6 +179,31 @@ TEST(NmEngine, ChannelsLastKernelPrefetchingGivesTheSameOutputs) {
     }
 }
 
+// Outputs larger than the L3 cache are written with streaming stores (NhwcConvTask::stream):
+// the same outputs, on every run of blocks, and where a 3x3 layer's wide interior run writes
+// border pixels that the border columns then overwrite.
+TEST(NmEngine, ChannelsLastKernelStreamingStoresGiveTheSameOutputs) {
+  if (engine::detected_isa() < Isa::Avx512) GTEST_SKIP() << "the channels-last kernel needs AVX-512";
+  ChannelsLastGuard guard;
+  engine::use_channels_last_kernel(true);
+  torch::manual_seed(7);
+  const int64_t cin = 64, cout = 112, h = 30, w = 31, image_bytes = cout * h * w * static_cast<int64_t>(sizeof(float));
+  const int64_t batch = (int64_t{32} << 20) / image_bytes + 1;
+  ASSERT_TRUE(engine::nhwc_streams(batch * image_bytes));
+  ASSERT_FALSE(engine::nhwc_streams(image_bytes));  // the rule is not always on
+  const auto x = torch::randn({batch, cin, h, w}).contiguous(at::MemoryFormat::ChannelsLast);
+  for (const auto& c : std::vector<ConvCase>{{cin, cout, 1, 1, 0, 1, h, w, batch}, {cin, cout, 3, 1, 1, 1, h, w, batch}})
+    for (const int64_t N : {1, 2, 4, 8}) {
+      SCOPED_TRACE(fmt::format("conv {}->{} k{} b{} {}:16", c.cin, c.cout, c.k, c.batch, N));
+      const auto weight = nm_weight({c.cout, c.cin, c.k, c.k}, N, 16, Layout::NHWC);
+      const auto bias = torch::randn({c.cout});
+      const engine::NmConv2d conv(compress_nm_checked("conv", weight, N, 16, Layout::NHWC), bias, {c.stride, c.pad, 1});
+      const auto got = conv.forward(x, /*relu=*/true);
+      const auto expect = torch::conv2d(x, weight, bias, c.stride, c.pad).relu();
+      EXPECT_TRUE(torch::allclose(got, expect, kRtol, kAtol)) << (got - expect).abs().max().item<float>();
+    }
+}
+
 // The channels-last kernel's weights carry their lane in their 4 lowest mantissa bits: the
 // nearest such float, so within 8 units in the last place (15 at the two ends of the range),
 // its sign kept, finite, zero kept.

@@ -36,6 +36,7 @@ struct Tile {
   float* y = nullptr;  // the tile's first output, at the first block's first channel
   int64_t y_step = 0;  // likewise their outputs
   bool relu = false;
+  bool stream = false;
   bool prefetch_next = false;  // whether tiles prefetch the next tile's input
   // Floats from the tile's input to the next tile's, and the pixels of it this call prefetches.
   int64_t prefetch = 0, prefetch_begin = 0, prefetch_end = 0;
@@ -82,6 +83,13 @@ inline void store_tile(const Tile& t, float* const y, __m512 (&acc)[NB][P]) {
 #pragma GCC unroll 16
       for (int p = 0; p < P; ++p)  // a masked move: GCC 12 warns on _mm512_max_ps's undefined pass-through
         acc[b][p] = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(acc[b][p], zero, _CMP_GT_OQ), acc[b][p]);
+  }
+  if (t.stream) {  // outputs 64-byte aligned (nm_conv.cpp checks)
+#pragma GCC unroll 4
+    for (int b = 0; b < NB; ++b)
+#pragma GCC unroll 16
+      for (int p = 0; p < P; ++p) _mm512_stream_ps(y + p * step + b * kNhwcBlock, acc[b][p]);
+    return;
   }
 #pragma GCC unroll 4
   for (int b = 0; b < NB; ++b)
@@ -282,6 +290,7 @@ class Window {
     t_.k = a.k;
     t_.bias = a.bias ? a.bias + out_channel : nullptr;
     t_.relu = a.relu;
+    t_.stream = a.stream;
     t_.prefetch_next = a.prefetch;
     t_.x = a.x + image * a.h * a.w * a.channels + in_channel;
     y_ = a.y + image * a.ho * a.wo * a.cout + out_channel;
@@ -351,6 +360,7 @@ void nhwc_conv_avx512(const NhwcConvTask& a, int64_t image, int64_t block, int64
     window.compute(inner_rows.begin, ox, inner_height, down, a.wo * a.cout, all_rows, cols);
   });
   for (int64_t oy = inner_rows.end; oy < row_end; ++oy) border_row(oy);
+  if (a.stream) _mm_sfence();  // streaming stores are weakly ordered: done before the threads join
 }
 
 // Every output position is one tile of the images' pixels there: a pixel step of one image.
@@ -363,6 +373,7 @@ void nhwc_conv_images_avx512(const NhwcConvTask& a, int64_t image, int64_t image
     for (int64_t ox = 0; ox < a.wo; ++ox)
       window.compute(oy, ox, images, x_image, y_image, rows, taps_inside(ox, a.w, a.kw, a.stride, a.pad));
   }
+  if (a.stream) _mm_sfence();
 }
 
 }  // namespace domino::engine

@@ -39,6 +39,10 @@ struct NhwcConvTask {
   // Whether each tile prefetches the next tile's input: where the input is too large to be
   // in the threads' L2 caches (docs/engine.md, "Prefetching").
   bool prefetch = false;
+  // Whether outputs are written with non-temporal stores, past the caches: where the output
+  // is too large to stay in cache for the next layer (nhwc_streams). A cached store first
+  // reads its line from memory; a streaming one does not.
+  bool stream = false;
 };
 
 // One core's L2 cache, as the system reports it (1 MiB where it does not say).
@@ -46,6 +50,11 @@ int64_t l2_cache_bytes();
 // Whether a convolution prefetches (NhwcConvTask::prefetch) an input of `input_bytes` read
 // by `threads` threads: where it is larger than their L2 caches together.
 bool nhwc_prefetches(int64_t input_bytes, int threads);
+
+// Whether a convolution writes an output of `output_bytes` with streaming stores
+// (NhwcConvTask::stream): where it is larger than this CPU's L3 cache (32 MiB a CCD on AMD
+// EPYC; a VM's reported size is the host's), so it would reach memory anyway.
+bool nhwc_streams(int64_t output_bytes);
 
 // A weight whose 4 lowest mantissa bits say its lane (0-15): of the floats whose low bits are
 // `lane`, the nearest to `value` — within 8 units in the last place (2^-20 relative; 15 at

@@ -32,7 +32,7 @@ struct ChannelsLastWeights {
 
 // Which kernels' speed this build has: bumped (date.sequence) by any change that moves a
 // layer's time. Latency tables record it, so one measured by other kernels is not reused.
-inline constexpr const char* kEngineRevision = "2026-12-02.4";
+inline constexpr const char* kEngineRevision = "2026-12-02.5";
 
 // The kernels' instruction sets, from slowest to fastest. The best the CPU has is chosen at
 // run time; the build needs none of them.
