@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "domino/engine/engine.h"
+#include "domino/engine/infer_bench.h"
 #include "domino/models/layer_table.h"
 #include "domino/models/models.h"
 #include "domino/models/prunable.h"
@@ -101,7 +102,8 @@ struct ChannelsLastGuard {
 // half the kernel (pixels whose whole window is padding: bias alone), an image smaller than
 // the kernel (no interior pixel), stride 3, and wide images whose interior rows run as one
 // flat run (56 x 56 and 9 x 33 with a 5x5 kernel); small images at batches of 5-18, whose
-// tiles run across images.
+// tiles run across images. Each case also with a residual added before the ReLU (the fused
+// epilogue), in both kernels.
 TEST(NmEngine, ChannelsLastKernelMatchesLibTorch) {
   if (engine::detected_isa() < Isa::Avx512) GTEST_SKIP() << "the channels-last kernel needs AVX-512";
   ChannelsLastGuard guard;
@@ -136,19 +138,25 @@ TEST(NmEngine, ChannelsLastKernelMatchesLibTorch) {
         const auto x = torch::randn({c.batch, c.cin, c.h, c.w});
         const engine::NmConv2d conv(compress_nm_checked("conv", w, N, M, Layout::NHWC), bias, {c.stride, c.pad, c.groups});
         const bool relu = N % 2 == 1;
-        auto expect = torch::conv2d(x, w, bias, c.stride, c.pad, 1, c.groups);
-        if (relu) expect = expect.relu();
+        const auto conv_out = torch::conv2d(x, w, bias, c.stride, c.pad, 1, c.groups);
+        const auto shortcut = torch::randn_like(conv_out).contiguous(at::MemoryFormat::ChannelsLast);
+        const auto expect = relu ? conv_out.relu() : conv_out;
+        const auto expect_added = relu ? (conv_out + shortcut).relu() : conv_out + shortcut;
+        const auto x_last = x.contiguous(at::MemoryFormat::ChannelsLast);
         engine::use_channels_last_kernel(true);
-        for (const auto& input : {x, x.contiguous(at::MemoryFormat::ChannelsLast)}) {
+        for (const auto& input : {x, x_last}) {
           const auto got = conv.forward(input, relu);
           ASSERT_EQ(got.sizes(), expect.sizes());
           EXPECT_TRUE(got.is_contiguous(at::MemoryFormat::ChannelsLast));
           EXPECT_TRUE(torch::allclose(got, expect, kRtol, kAtol)) << (got - expect).abs().max().item<float>();
         }
+        const auto added = conv.forward(x_last, relu, shortcut);
+        EXPECT_TRUE(torch::allclose(added, expect_added, kRtol, kAtol)) << (added - expect_added).abs().max().item<float>();
         engine::use_channels_last_kernel(false);
-        const auto rows = conv.forward(x.contiguous(at::MemoryFormat::ChannelsLast), relu);
+        const auto rows = conv.forward(x_last, relu);
         EXPECT_TRUE(rows.is_contiguous());
         EXPECT_TRUE(torch::allclose(rows, expect, kRtol, kAtol));
+        EXPECT_TRUE(torch::allclose(conv.forward(x_last, relu, shortcut), expect_added, kRtol, kAtol));
       }
     }
 }
@@ -181,7 +189,7 @@ TEST(NmEngine, ChannelsLastKernelPrefetchingGivesTheSameOutputs) {
 
 // Outputs larger than the L3 cache are written with streaming stores (NhwcConvTask::stream):
 // the same outputs, on every run of blocks, and where a 3x3 layer's wide interior run writes
-// border pixels that the border columns then overwrite.
+// border pixels that the border columns then overwrite; with a residual added (N = 2, 8).
 TEST(NmEngine, ChannelsLastKernelStreamingStoresGiveTheSameOutputs) {
   if (engine::detected_isa() < Isa::Avx512) GTEST_SKIP() << "the channels-last kernel needs AVX-512";
   ChannelsLastGuard guard;
@@ -198,8 +206,10 @@ TEST(NmEngine, ChannelsLastKernelStreamingStoresGiveTheSameOutputs) {
       const auto weight = nm_weight({c.cout, c.cin, c.k, c.k}, N, 16, Layout::NHWC);
       const auto bias = torch::randn({c.cout});
       const engine::NmConv2d conv(compress_nm_checked("conv", weight, N, 16, Layout::NHWC), bias, {c.stride, c.pad, 1});
-      const auto got = conv.forward(x, /*relu=*/true);
-      const auto expect = torch::conv2d(x, weight, bias, c.stride, c.pad).relu();
+      const auto conv_out = torch::conv2d(x, weight, bias, c.stride, c.pad);
+      const auto shortcut = N % 4 == 2 ? torch::randn_like(conv_out) : at::Tensor();
+      const auto got = conv.forward(x, /*relu=*/true, shortcut);
+      const auto expect = (shortcut.defined() ? conv_out + shortcut : conv_out).relu();
       EXPECT_TRUE(torch::allclose(got, expect, kRtol, kAtol)) << (got - expect).abs().max().item<float>();
     }
 }
@@ -300,6 +310,8 @@ TEST(NmEngine, RefusesWhatItCannotRun) {
                               {}, {1, 0, 1});
   expect_error_containing([&] { conv.forward(torch::randn({1, 8, 5, 5})); }, {"expected input [B, 16, H, W]", "[1, 8, 5, 5]"});
   expect_error_containing([&] { conv.forward(torch::randn({1, 16, 2, 2})); }, {"smaller than the kernel"});
+  expect_error_containing([&] { conv.forward(torch::randn({1, 16, 5, 5}), true, torch::randn({1, 8, 5, 5})); },
+                          {"the residual is [1, 8, 5, 5]", "the output [1, 8, 3, 3]"});
   expect_error_containing([&] { engine::NmConv2d(compress_nm_checked("c", torch::zeros({8, 16, 3, 3}), 2, 8, Layout::NHWC),
                                                  torch::zeros({7}), {}); },
                           {"bias has 7 values for 8 outputs"});
@@ -328,6 +340,11 @@ void check_model(Network& model, const Scheme& scheme, const torch::Tensor& x) {
   const auto layers = engine::use_engine(model, scheme, /*max_density=*/1.0);
   EXPECT_FALSE(layers.engine.empty());
   EXPECT_GT(layers.folded_batchnorms, 0);
+  const auto modules = model.named_modules();
+  for (const auto& name : layers.engine)  // residual blocks add and clamp in the engine's epilogue
+    if (auto* conv = modules[name]->as<PrunableConv2dImpl>()) {
+      EXPECT_TRUE(conv->fused_relu_forward()) << name;
+    }
   const auto got = model.forward(x);
   const double scale = expect.abs().max().item<double>();
   EXPECT_TRUE(torch::allclose(got, expect, 1e-3, 1e-4 * scale)) << (got - expect).abs().max().item<double>() << " of " << scale;
@@ -362,6 +379,27 @@ TEST(NmEngineModel, ImageNetResNet50WithTheAuthorsSchemeAndRegNet) {
   randomise_batchnorms(*regnet);
   const auto regnet_table = build_layer_table(*regnet, {3, 64, 64});
   check_model(*regnet, uniform_scheme(dense_scheme(regnet_table, 8, Layout::NHWC), 2), torch::randn({1, 3, 64, 64}));
+}
+
+// bench_inference times each engine layer alone (its fused forward set aside, as the dense
+// layer is timed alone) and then leaves the model fused as use_engine switched it.
+TEST(NmEngineModel, BenchInferenceLeavesTheFusedForwardsInPlace) {
+  torch::manual_seed(9);
+  auto model = make_model("resnet20", {3, 10});
+  const auto table = build_layer_table(*model, {3, 32, 32});
+  const auto scheme = uniform_scheme(dense_scheme(table, 16, Layout::NHWC), 2);
+  hard_prune(*model, scheme);
+  engine::BenchOptions options;
+  options.warmup = 0;
+  options.repeats = 1;
+  const auto timing = engine::bench_inference(*model, scheme, torch::randn({2, 3, 32, 32}), options);
+  ASSERT_FALSE(timing.layers.empty());
+  const auto modules = model->named_modules();
+  for (const auto& row : timing.layers)
+    if (auto* conv = modules[row.name]->as<PrunableConv2dImpl>()) {
+      EXPECT_TRUE(conv->fused_relu_forward()) << row.name;
+    }
+  EXPECT_LT(timing.max_abs_diff, 1e-3);
 }
 
 TEST(NmEngineModel, ABrokenWeightIsRefusedAndTheStemStaysDense) {

@@ -5,6 +5,7 @@
 #include "domino/models/layer_table.h"
 #include "domino/models/models.h"
 #include "domino/models/prunable.h"
+#include "models/conv_bn_relu.h"
 #include "test_util.h"
 
 namespace domino {
@@ -143,6 +144,35 @@ TEST(PrunableLayers, WeightTransformChangesTheForwardAndKeepsGradientsFlowing) {
   EXPECT_FLOAT_EQ(y.item<float>(), 3.0f);
   y.backward();
   EXPECT_TRUE(torch::equal(linear->weight.grad(), torch::tensor({{3.0f, 0.0f}})));
+}
+
+// conv_bn_relu takes a convolution's fused forward only where its BatchNorm is folded (the
+// identity); otherwise, and without one, it computes relu(bn(conv(x)) + residual) as written.
+TEST(PrunableLayers, ConvBnReluUsesTheFusedForwardOnlyOverAFoldedBatchNorm) {
+  torch::NoGradGuard no_grad;
+  PrunableConv2d conv(torch::nn::Conv2dOptions(1, 1, 1).bias(false));
+  FoldableBatchNorm2d bn(1);
+  bn->eval();
+  conv->weight.fill_(-2.0);
+  bn->bias.fill_(0.5);  // bn(y) = y + 0.5 (running mean 0, variance 1)
+  const auto x = torch::ones({1, 1, 1, 1}), r = torch::full({1, 1, 1, 1}, 4.0f);
+  EXPECT_NEAR(conv_bn_relu(*conv, *bn, x).item<float>(), 0.0f, 1e-6);    // relu(-2 + 0.5)
+  EXPECT_NEAR(conv_bn_relu(*conv, *bn, x, r).item<float>(), 2.5f, 1e-3);  // relu(-1.5 + 4), BatchNorm eps aside
+  std::vector<bool> calls;  // with a residual or not
+  conv->set_forward_override([](const torch::Tensor& in) { return in * 10; },
+                             [&](const torch::Tensor& in, const torch::Tensor& res) {
+                               calls.push_back(res.defined());
+                               return in * 100;
+                             });
+  EXPECT_NEAR(conv_bn_relu(*conv, *bn, x, r).item<float>(), 14.5f, 1e-3);  // override, bn, add, relu: 10 + 0.5 + 4
+  EXPECT_TRUE(calls.empty());
+  bn->set_folded(true);
+  EXPECT_FLOAT_EQ(conv_bn_relu(*conv, *bn, x, r).item<float>(), 100.0f);
+  EXPECT_FLOAT_EQ(conv_bn_relu(*conv, *bn, x).item<float>(), 100.0f);
+  EXPECT_EQ(calls, (std::vector<bool>{true, false}));
+  conv->set_forward_override([](const torch::Tensor& in) { return in * 10; });  // a new override drops the fused one
+  EXPECT_FALSE(conv->fused_relu_forward());
+  EXPECT_FLOAT_EQ(conv_bn_relu(*conv, *bn, x, r).item<float>(), 14.0f);
 }
 
 }  // namespace

@@ -77,18 +77,29 @@ class LayerClocks {
   std::shared_ptr<int64_t> calls_ = std::make_shared<int64_t>(0);
 };
 
-// The override slot of a prunable layer (conv or linear), or none for other modules.
+// The override slot of a prunable layer (conv or linear), or none for other modules. `set`
+// drops a convolution's fused forward (conv_bn_relu), so a timed layer is the convolution
+// alone, as the dense one; `saved` puts back both as they are now.
 struct OverrideSlot {
   std::function<const ForwardOverride&()> get;
   std::function<void(ForwardOverride)> set;
+  std::function<std::function<void()>()> saved;
 };
 std::optional<OverrideSlot> override_slot(torch::nn::Module& module) {
   if (auto* conv = module.as<PrunableConv2dImpl>())
     return OverrideSlot{[conv]() -> const ForwardOverride& { return conv->forward_override(); },
-                        [conv](ForwardOverride f) { conv->set_forward_override(std::move(f)); }};
+                        [conv](ForwardOverride f) { conv->set_forward_override(std::move(f)); },
+                        [conv]() -> std::function<void()> {
+                          return [conv, f = conv->forward_override(), fused = conv->fused_relu_forward()] {
+                            conv->set_forward_override(f, fused);
+                          };
+                        }};
   if (auto* linear = module.as<PrunableLinearImpl>())
     return OverrideSlot{[linear]() -> const ForwardOverride& { return linear->forward_override(); },
-                        [linear](ForwardOverride f) { linear->set_forward_override(std::move(f)); }};
+                        [linear](ForwardOverride f) { linear->set_forward_override(std::move(f)); },
+                        [linear]() -> std::function<void()> {
+                          return [linear, f = linear->forward_override()] { linear->set_forward_override(f); };
+                        }};
   return std::nullopt;
 }
 
@@ -115,18 +126,18 @@ void time_layers(Network& model, const at::Tensor& input, const BenchOptions& o,
                  const std::vector<std::string>& names,
                  const std::function<ForwardOverride(torch::nn::Module&)>& forward_of, LayerClocks& clocks) {
   auto modules = model.named_modules("", /*include_self=*/false);
-  std::vector<std::pair<OverrideSlot, ForwardOverride>> saved;
+  std::vector<std::function<void()>> restores;
   for (const auto& name : names) {
     if (!modules.contains(name)) continue;
     auto& module = *modules[name];
     auto slot = override_slot(module);
     auto inner = forward_of(module);
     if (!slot || !inner) continue;
-    saved.emplace_back(*slot, slot->get());
+    restores.push_back(slot->saved());
     slot->set(clocks.timed(name, std::move(inner)));
   }
   for (int64_t i = 0; i < o.repeats; ++i, count.tick()) model.forward(input);
-  for (auto& [slot, previous] : saved) slot.set(previous);
+  for (const auto& restore : restores) restore();
 }
 
 // The model's 4-d parameters (convolution weights) in `format`.

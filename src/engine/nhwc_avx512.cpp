@@ -34,6 +34,7 @@ struct Tile {
   int64_t k = 0;
   const float* bias = nullptr;  // the first block's bias, or null
   float* y = nullptr;  // the tile's first output, at the first block's first channel
+  const float* residual = nullptr;  // what is added to y there (the same layout), or null
   int64_t y_step = 0;  // likewise their outputs
   bool relu = false;
   bool stream = false;
@@ -48,9 +49,11 @@ struct Blocks {
   const float* w;
   const float* bias;
   float* y;
+  const float* residual;
 };
 inline Blocks blocks_at(const Tile& t, int64_t first) {
-  return {t.w + first * t.block_stride, t.bias ? t.bias + first * kNhwcBlock : nullptr, t.y + first * kNhwcBlock};
+  return {t.w + first * t.block_stride, t.bias ? t.bias + first * kNhwcBlock : nullptr, t.y + first * kNhwcBlock,
+          t.residual ? t.residual + first * kNhwcBlock : nullptr};
 }
 
 // The input channels that 16 weights multiply (nhwc_weight): vpermps reads only the low 4
@@ -71,11 +74,19 @@ inline __m512 load_input(const float* x) {
   return in;
 }
 
+// The epilogue: + residual, ReLU, store (docs/engine.md, "Fused epilogue").
 template <int NB, int P>
-inline void store_tile(const Tile& t, float* const y, __m512 (&acc)[NB][P]) {
-  // A local step: the stores could alias the tile's fields, which the compiler would then
-  // reload for every store.
+inline void store_tile(const Tile& t, const Blocks& c, __m512 (&acc)[NB][P]) {
+  // Locals: the stores could alias the tile's fields, which the compiler would then reload
+  // for every store.
   const int64_t step = t.y_step;
+  float* const y = c.y;
+  if (const float* const r = c.residual) {
+#pragma GCC unroll 4
+    for (int b = 0; b < NB; ++b)
+#pragma GCC unroll 16
+      for (int p = 0; p < P; ++p) acc[b][p] = _mm512_add_ps(acc[b][p], _mm512_loadu_ps(r + p * step + b * kNhwcBlock));
+  }
   if (t.relu) {
     const __m512 zero = _mm512_setzero_ps();
 #pragma GCC unroll 4
@@ -142,7 +153,7 @@ void tile(const Tile& t, const Blocks& c) {
         for (int j = 0; j < K; ++j) acc[b][p] = _mm512_fmadd_ps(weight[b][j], select(weight[b][j], in), acc[b][p]);
     }
   });
-  store_tile<NB, P>(t, c.y, acc);
+  store_tile<NB, P>(t, c, acc);
 }
 
 // Any k (dense-ish layers: correct, not tuned): weights read from memory per pixel.
@@ -160,7 +171,7 @@ void tile_any_k(const Tile& t, const Blocks& c) {
       }
     }
   });
-  store_tile<1, P>(t, c.y, acc);
+  store_tile<1, P>(t, c, acc);
 }
 
 template <int K, int P, int NB>
@@ -200,6 +211,7 @@ void run(Tile t, int64_t first, int64_t calls, int64_t pixels) {
     }
     t.x_offset += n * t.pixel_step;
     t.y += n * t.y_step;
+    if (t.residual) t.residual += n * t.y_step;
   }
 }
 
@@ -294,6 +306,7 @@ class Window {
     t_.prefetch_next = a.prefetch;
     t_.x = a.x + image * a.h * a.w * a.channels + in_channel;
     y_ = a.y + image * a.ho * a.wo * a.cout + out_channel;
+    residual_ = a.residual ? a.residual + image * a.ho * a.wo * a.cout + out_channel : nullptr;
   }
 
   void compute(int64_t oy, int64_t ox, int64_t pixels, int64_t pixel_step, int64_t y_step, TapRange rows,
@@ -302,6 +315,7 @@ class Window {
     Tile s = t_;
     s.x_offset = (oy * a_.w + ox) * a_.stride * a_.channels;
     s.y = y_ + (oy * a_.wo + ox) * a_.cout;
+    s.residual = residual_ ? residual_ + (oy * a_.wo + ox) * a_.cout : nullptr;
     s.pixel_step = pixel_step;
     s.y_step = y_step;
     const int64_t tap_rows = rows.end - rows.begin, tap_cols = cols.end - cols.begin;
@@ -318,6 +332,7 @@ class Window {
   int64_t blocks_ = 0, per_tap_ = 0;
   Tile t_;
   float* y_ = nullptr;
+  const float* residual_ = nullptr;
 };
 
 }  // namespace

@@ -35,6 +35,9 @@ struct NhwcConvTask {
   const float* bias = nullptr;          // [Cout] or null
   float* y = nullptr;                   // NHWC: [B][Ho][Wo][Cout]
   int64_t ho = 0, wo = 0, cout = 0;     // output rows, columns, channels
+  // Added to the outputs before the ReLU, in the output's layout (a residual block's
+  // shortcut), or null.
+  const float* residual = nullptr;
   bool relu = false;
   // Whether each tile prefetches the next tile's input: where the input is too large to be
   // in the threads' L2 caches (docs/engine.md, "Prefetching").

@@ -222,14 +222,24 @@ bool NmConv2d::runs_channels_last() const {
   return channels_last_.values.defined() && channels_last_kernel() && active_isa() == Isa::Avx512;
 }
 
-at::Tensor NmConv2d::forward(const at::Tensor& input, bool relu) const {
+at::Tensor NmConv2d::forward(const at::Tensor& input, bool relu, const at::Tensor& residual) const {
   const int64_t channels = shape_[1] * geometry_.groups;
   if (input.dim() != 4 || input.size(1) != channels)
     fail("N:M convolution: expected input [B, {}, H, W], got {}", channels, shape_str(input.sizes()));
   if (!input.is_cpu()) fail("N:M convolution: the engine runs on the CPU, the input is on {}", input.device().str());
   if (input.size(2) + 2 * geometry_.padding < shape_[2] || input.size(3) + 2 * geometry_.padding < shape_[3])
     fail("N:M convolution: input {}x{} is smaller than the kernel", input.size(2), input.size(3));
-  if (runs_channels_last()) return forward_channels_last(input, relu);
+  const int64_t ho = (input.size(2) + 2 * geometry_.padding - shape_[2]) / geometry_.stride + 1;
+  const int64_t wo = (input.size(3) + 2 * geometry_.padding - shape_[3]) / geometry_.stride + 1;
+  if (residual.defined() && residual.sizes() != at::IntArrayRef{input.size(0), shape_[0], ho, wo})
+    fail("N:M convolution: the residual is {}, the output [{}, {}, {}, {}]", shape_str(residual.sizes()), input.size(0),
+         shape_[0], ho, wo);
+  if (runs_channels_last()) return forward_channels_last(input, relu, residual);
+  // The row kernel has no residual in its epilogue: added after it.
+  if (residual.defined()) {
+    auto out = forward(input, false).add_(residual);
+    return relu ? out.relu_() : out;
+  }
   const auto x = input.to(torch::kFloat).contiguous();
   const int64_t batch = x.size(0), h = x.size(2), w = x.size(3), pad = geometry_.padding;
   const auto l = input_layout(channels, h, w, shape_[2], shape_[3], geometry_.stride, pad);
@@ -266,7 +276,7 @@ at::Tensor NmConv2d::forward(const at::Tensor& input, bool relu) const {
 // the padding), the output channels-last. Work is split by image (or group of small images),
 // band of output rows (of pixels, for a 1x1 convolution read as one row) and run of blocks of
 // 16 output channels.
-at::Tensor NmConv2d::forward_channels_last(const at::Tensor& input, bool relu) const {
+at::Tensor NmConv2d::forward_channels_last(const at::Tensor& input, bool relu, const at::Tensor& residual) const {
   const auto x = input.to(torch::kFloat).contiguous(at::MemoryFormat::ChannelsLast);
   const int64_t batch = x.size(0), channels = x.size(1), h = x.size(2), w = x.size(3);
   const int64_t pad = geometry_.padding, s = geometry_.stride, kh = shape_[2], kw = shape_[3];
@@ -302,6 +312,10 @@ at::Tensor NmConv2d::forward_channels_last(const at::Tensor& input, bool relu) c
   task.wo = flat ? ho * wo : wo;
   task.cout = cout;
   task.relu = relu;
+  // The residual in the output's layout (a block's shortcut already is: an engine output or
+  // the block's channels-last input).
+  const auto shortcut = residual.defined() ? residual.to(torch::kFloat).contiguous(at::MemoryFormat::ChannelsLast) : at::Tensor();
+  task.residual = shortcut.defined() ? shortcut.data_ptr<float>() : nullptr;
   task.stream = nhwc_streams(out.numel() * static_cast<int64_t>(sizeof(float))) && cout % kNhwcBlock == 0 &&
                 reinterpret_cast<uintptr_t>(task.y) % 64 == 0;
   task.prefetch = nhwc_prefetches(x.numel() * static_cast<int64_t>(sizeof(float)), at::get_num_threads());

@@ -80,7 +80,10 @@ EngineLayers use_engine(torch::nn::Module& model, const Scheme& scheme, double m
       const auto& o = conv->options;
       auto nm = std::make_shared<NmConv2d>(compress_nm_checked(layer.name, weight, layer.N, layer.M, scheme.layout), bias,
                                            ConvGeometry{o.stride()->at(0), c10::get<torch::ExpandingArray<2>>(o.padding())->at(0), o.groups()});
-      switches.push_back([conv, nm] { conv->set_forward_override([nm](const torch::Tensor& x) { return nm->forward(x); }); });
+      switches.push_back([conv, nm] {
+        conv->set_forward_override([nm](const torch::Tensor& x) { return nm->forward(x); },
+                                   [nm](const torch::Tensor& x, const torch::Tensor& r) { return nm->forward(x, true, r); });
+      });
       if (!channels_last_witness && nm->runs_channels_last()) channels_last_witness = nm;
       out.engine.push_back(layer.name);
     } else if (auto* linear = module->as<PrunableLinearImpl>()) {

@@ -2,7 +2,7 @@
 
 #include <torch/torch.h>
 
-#include "models/activations.h"
+#include "models/conv_bn_relu.h"
 
 namespace domino::blocks {
 
@@ -23,10 +23,10 @@ BasicBlockImpl::BasicBlockImpl(int64_t in, int64_t planes, int64_t stride)
   if (stride != 1 || in != planes) downsample = register_module("downsample", projection(in, planes, stride));
 }
 
+// The shortcut before the last convolution, whose epilogue can add it (conv_bn_relu).
 torch::Tensor BasicBlockImpl::forward(const torch::Tensor& x) {
-  auto y = relu_fresh(bn1(conv1(x)));
-  y = bn2(conv2(y));
-  return add_relu(y, downsample ? downsample->forward(x) : x);
+  const auto y = conv_bn_relu(*conv1, *bn1, x);
+  return conv_bn_relu(*conv2, *bn2, y, downsample ? downsample->forward(x) : x);
 }
 
 BottleneckImpl::BottleneckImpl(int64_t in, int64_t planes, int64_t stride)
@@ -41,10 +41,9 @@ BottleneckImpl::BottleneckImpl(int64_t in, int64_t planes, int64_t stride)
 }
 
 torch::Tensor BottleneckImpl::forward(const torch::Tensor& x) {
-  auto y = relu_fresh(bn1(conv1(x)));
-  y = relu_fresh(bn2(conv2(y)));
-  y = bn3(conv3(y));
-  return add_relu(y, downsample ? downsample->forward(x) : x);
+  auto y = conv_bn_relu(*conv1, *bn1, x);
+  y = conv_bn_relu(*conv2, *bn2, y);
+  return conv_bn_relu(*conv3, *bn3, y, downsample ? downsample->forward(x) : x);
 }
 
 void init_resnet_weights(torch::nn::Module& model) {

@@ -66,7 +66,11 @@ struct ConvGeometry {
 class NmConv2d {
  public:
   NmConv2d(const NmLayer& weight, const at::Tensor& bias, ConvGeometry geometry);
-  at::Tensor forward(const at::Tensor& input, bool relu = false) const;
+  // relu?(conv(input) + bias [+ residual]): a residual (the output's shape; a residual
+  // block's shortcut) is added, and the ReLU applied, as the outputs are stored — one pass
+  // over them where LibTorch's add and ReLU would take two more (docs/engine.md, "Fused
+  // epilogue").
+  at::Tensor forward(const at::Tensor& input, bool relu = false, const at::Tensor& residual = {}) const;
   int64_t out_channels() const { return shape_[0]; }
   // Multiply-adds per output pixel, over all output channels (kept weights only).
   int64_t macs_per_output_pixel() const { return shape_[0] * nnz_; }
@@ -87,7 +91,7 @@ class NmConv2d {
   ChannelsLastWeights channels_last_;
   void sort_rows_by_address();
   std::vector<int32_t> offsets_for(int64_t h, int64_t w) const;
-  at::Tensor forward_channels_last(const at::Tensor& input, bool relu) const;
+  at::Tensor forward_channels_last(const at::Tensor& input, bool relu, const at::Tensor& residual) const;
 };
 
 // A linear layer with N:M weights [out, in] and an optional bias; input [B, in].

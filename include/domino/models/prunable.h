@@ -16,6 +16,9 @@ namespace domino {
 using WeightTransform = std::function<torch::Tensor(const torch::Tensor& weight)>;
 // A whole forward computed elsewhere (input -> output); empty restores the module's own.
 using ForwardOverride = std::function<torch::Tensor(const torch::Tensor& input)>;
+// relu(forward(input) + residual) computed at once (residual undefined: none), where an
+// override can fuse them (the N:M engine adds and clamps as it stores).
+using FusedReluForward = std::function<torch::Tensor(const torch::Tensor& input, const torch::Tensor& residual)>;
 
 class PrunableConv2dImpl : public torch::nn::Conv2dImpl {
  public:
@@ -26,12 +29,19 @@ class PrunableConv2dImpl : public torch::nn::Conv2dImpl {
   // An empty transform restores the dense forward.
   void set_weight_transform(WeightTransform transform) { transform_ = std::move(transform); }
   torch::Tensor effective_weight() const { return transform_ ? transform_(weight) : weight; }
-  void set_forward_override(ForwardOverride forward) { override_ = std::move(forward); }
+  // `fused`, if given, is the same forward with the ReLU (and a residual add) in it
+  // (conv_bn_relu uses it); it goes with the override it is given with.
+  void set_forward_override(ForwardOverride forward, FusedReluForward fused = {}) {
+    override_ = std::move(forward);
+    fused_ = std::move(fused);
+  }
   const ForwardOverride& forward_override() const { return override_; }
+  const FusedReluForward& fused_relu_forward() const { return fused_; }
 
  private:
   WeightTransform transform_;
   ForwardOverride override_;
+  FusedReluForward fused_;
 };
 TORCH_MODULE(PrunableConv2d);
 

@@ -1,0 +1,21 @@
+// A convolution, its BatchNorm and the ReLU after them (with a residual block's shortcut
+// added before the ReLU), as one call: where the N:M engine runs the convolution with that
+// BatchNorm folded into it, the add and the ReLU happen as its outputs are stored, so the
+// output is written once instead of being read and written again by each of them
+// (docs/engine.md, "Fused epilogue"); anywhere else (training, dense layers), as written.
+#pragma once
+
+#include "domino/models/prunable.h"
+#include "models/activations.h"
+
+namespace domino {
+
+inline torch::Tensor conv_bn_relu(PrunableConv2dImpl& conv, FoldableBatchNorm2dImpl& bn, const torch::Tensor& x,
+                                  const torch::Tensor& residual = {}) {
+  // A folded BatchNorm is the identity: relu(bn(conv(x)) + r) = relu(conv(x) + r).
+  if (bn.folded() && conv.fused_relu_forward()) return conv.fused_relu_forward()(x, residual);
+  auto y = bn.forward(conv.forward(x));
+  return residual.defined() ? add_relu(y, residual) : relu_fresh(y);
+}
+
+}  // namespace domino
