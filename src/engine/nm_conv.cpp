@@ -322,10 +322,10 @@ at::Tensor NmConv2d::forward_channels_last(const at::Tensor& input, bool relu, c
   // Tiles across images: for images of at most 8 x 8 outputs (more than a quarter of their
   // pixels on the border, so their row tiles are short) at a batch of at least a tile, or
   // half a tile where a block keeps 3 or more weights of a chunk, each output position's
-  // pixels of up to `tile` images form one tile. Not at 1:16-like k = 1 (measured slower
-  // when its blocks ran in pairs; not measured since they run in fours), nor on 14 x 14
-  // images (slower at every N); at batch 8 on 7 x 7 faster at 4:16 and 8:16, not at 2:16;
-  // at batch 4 slower: docs/benchmarks.md.
+  // pixels of up to `tile` images form one tile. Not at 1:16-like k = 1 (slower, in pairs of
+  // blocks and again in fours with prefetching: docs/engine.md), nor on 14 x 14 images
+  // (slower at every N); at batch 8 on 7 x 7 faster at 4:16 and 8:16, not at 2:16; at batch
+  // 4 slower: docs/benchmarks.md.
   const int64_t tile = nhwc_tile_pixels(task.k, nhwc_blocks_per_call(task.k));
   const int64_t least = task.k >= 3 ? (tile + 1) / 2 : tile;
   const bool across = !flat && task.k >= 2 && ho <= 8 && wo <= 8 && batch >= least;
