@@ -341,7 +341,7 @@ void check_model(Network& model, const Scheme& scheme, const torch::Tensor& x) {
   EXPECT_FALSE(layers.engine.empty());
   EXPECT_GT(layers.folded_batchnorms, 0);
   const auto modules = model.named_modules();
-  for (const auto& name : layers.engine)  // residual blocks add and clamp in the engine's epilogue
+  for (const auto& name : layers.engine)  // each engine convolution can add and clamp in its epilogue (conv_bn_relu)
     if (auto* conv = modules[name]->as<PrunableConv2dImpl>()) {
       EXPECT_TRUE(conv->fused_relu_forward()) << name;
     }

@@ -305,8 +305,7 @@ class Window {
     t_.stream = a.stream;
     t_.prefetch_next = a.prefetch;
     t_.x = a.x + image * a.h * a.w * a.channels + in_channel;
-    y_ = a.y + image * a.ho * a.wo * a.cout + out_channel;
-    residual_ = a.residual ? a.residual + image * a.ho * a.wo * a.cout + out_channel : nullptr;
+    out_ = image * a.ho * a.wo * a.cout + out_channel;
   }
 
   void compute(int64_t oy, int64_t ox, int64_t pixels, int64_t pixel_step, int64_t y_step, TapRange rows,
@@ -314,8 +313,9 @@ class Window {
     if (pixels <= 0) return;
     Tile s = t_;
     s.x_offset = (oy * a_.w + ox) * a_.stride * a_.channels;
-    s.y = y_ + (oy * a_.wo + ox) * a_.cout;
-    s.residual = residual_ ? residual_ + (oy * a_.wo + ox) * a_.cout : nullptr;
+    const int64_t out = out_ + (oy * a_.wo + ox) * a_.cout;  // the output and the residual share a layout
+    s.y = a_.y + out;
+    s.residual = a_.residual ? a_.residual + out : nullptr;
     s.pixel_step = pixel_step;
     s.y_step = y_step;
     const int64_t tap_rows = rows.end - rows.begin, tap_cols = cols.end - cols.begin;
@@ -331,8 +331,7 @@ class Window {
   const NhwcConvTask& a_;
   int64_t blocks_ = 0, per_tap_ = 0;
   Tile t_;
-  float* y_ = nullptr;
-  const float* residual_ = nullptr;
+  int64_t out_ = 0;  // floats from the output's start to the window's first output channel
 };
 
 }  // namespace
