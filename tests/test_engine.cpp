@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <map>
+#include <string>
 
 #include "domino/engine/engine.h"
 #include "domino/engine/infer_bench.h"
@@ -340,12 +342,29 @@ void check_model(Network& model, const Scheme& scheme, const torch::Tensor& x) {
   const auto layers = engine::use_engine(model, scheme, /*max_density=*/1.0);
   EXPECT_FALSE(layers.engine.empty());
   EXPECT_GT(layers.folded_batchnorms, 0);
+  // Every engine convolution but a shortcut's projection runs with the ReLU after it (and a
+  // block's residual add) in its own call (conv_bn_relu, forward_fused).
   const auto modules = model.named_modules();
-  for (const auto& name : layers.engine)  // each engine convolution can add and clamp in its epilogue (conv_bn_relu)
+  std::map<std::string, std::string> calls;  // layer -> "fused" or "plain"
+  for (const auto& name : layers.engine)
     if (auto* conv = modules[name]->as<PrunableConv2dImpl>()) {
-      EXPECT_TRUE(conv->fused_relu_forward()) << name;
+      ASSERT_TRUE(conv->fused_relu_forward()) << name;
+      conv->set_forward_override(
+          [&calls, name, plain = conv->forward_override()](const torch::Tensor& in) {
+            calls[name] = "plain";
+            return plain(in);
+          },
+          [&calls, name, fused = conv->fused_relu_forward()](const torch::Tensor& in, const torch::Tensor& r) {
+            calls[name] = "fused";
+            return fused(in, r);
+          });
     }
   const auto got = model.forward(x);
+  for (const auto& name : layers.engine)
+    if (modules[name]->as<PrunableConv2dImpl>()) {
+      const bool projection = name.find("downsample") != std::string::npos || name.find(".proj.") != std::string::npos;
+      EXPECT_EQ(calls[name], projection ? "plain" : "fused") << name;
+    }
   const double scale = expect.abs().max().item<double>();
   EXPECT_TRUE(torch::allclose(got, expect, 1e-3, 1e-4 * scale)) << (got - expect).abs().max().item<double>() << " of " << scale;
   EXPECT_TRUE(torch::equal(got.argmax(1), expect.argmax(1)));

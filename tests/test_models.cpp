@@ -175,5 +175,41 @@ TEST(PrunableLayers, ConvBnReluUsesTheFusedForwardOnlyOverAFoldedBatchNorm) {
   EXPECT_FLOAT_EQ(conv_bn_relu(*conv, *bn, x, r).item<float>(), 14.0f);
 }
 
+// forward_fused runs a Sequential as its own forward does, each convolution, BatchNorm, ReLU
+// triple through conv_bn_relu (a fused call once the BatchNorm is folded), and with a
+// residual fuses the add and ReLU into a final convolution and BatchNorm.
+TEST(PrunableLayers, ForwardFusedFusesConvBnReluTriplesAndAResidualBranch) {
+  torch::manual_seed(3);
+  auto conv = [] { return PrunableConv2d(torch::nn::Conv2dOptions(4, 4, 3).padding(1).bias(false)); };
+  auto relu = [] { return torch::nn::ReLU(torch::nn::ReLUOptions(true)); };
+  PrunableConv2d c0 = conv(), c1 = conv(), c2 = conv();
+  FoldableBatchNorm2d b0(4), b1(4), b2(4);
+  torch::nn::Sequential seq(c0, b0, relu(), c1, b1, torch::nn::MaxPool2d(2), c2, b2, relu());
+  torch::nn::Sequential branch(c0, b0, relu(), c1, b1);
+  seq->eval();
+  torch::NoGradGuard no_grad;
+  const auto x = torch::randn({2, 4, 8, 8}), r = torch::randn({2, 4, 8, 8});
+  EXPECT_TRUE(torch::allclose(forward_fused(seq, x), seq->forward(x)));
+  EXPECT_TRUE(torch::allclose(forward_fused(branch, x, r), (branch->forward(x) + r).relu()));
+
+  std::vector<std::string> calls;
+  for (auto [c, name] : {std::pair{c0, "c0"}, std::pair{c1, "c1"}, std::pair{c2, "c2"}})
+    c->set_forward_override([&calls, name = std::string(name)](const torch::Tensor& in) {
+      calls.push_back(name);
+      return in;
+    }, [&calls, name = std::string(name)](const torch::Tensor& in, const torch::Tensor& res) {
+      calls.push_back(name + (res.defined() ? " fused+r" : " fused"));
+      return res.defined() ? in + res : in;
+    });
+  for (auto* bn : {&b0, &b1, &b2}) (*bn)->set_folded(true);
+  forward_fused(seq, x);
+  EXPECT_EQ(calls, (std::vector<std::string>{"c0 fused", "c1", "c2 fused"}));  // c1 has no ReLU after it
+  calls.clear();
+  EXPECT_TRUE(torch::equal(forward_fused(branch, x, r), x + r));
+  EXPECT_EQ(calls, (std::vector<std::string>{"c0 fused", "c1 fused+r"}));
+  torch::nn::Sequential no_bn(c0, relu());
+  test::expect_error_containing([&] { forward_fused(no_bn, x, r); }, {"must end in a convolution and its BatchNorm"});
+}
+
 }  // namespace
 }  // namespace domino

@@ -2,6 +2,7 @@
 
 #include "domino/models/models.h"
 #include "domino/models/prunable.h"
+#include "models/conv_bn_relu.h"
 
 namespace domino {
 namespace {
@@ -27,7 +28,7 @@ class CifarVgg : public Network {
   }
 
   torch::Tensor forward(torch::Tensor x) override {
-    x = torch::adaptive_avg_pool2d(features->forward(x), {1, 1}).flatten(1);
+    x = torch::adaptive_avg_pool2d(forward_fused(features, x), {1, 1}).flatten(1);
     return classifier(x);
   }
 

@@ -5,6 +5,8 @@
 // (docs/engine.md, "Fused epilogue"); anywhere else (training, dense layers), as written.
 #pragma once
 
+#include <torch/nn/modules/container/sequential.h>
+
 #include "domino/models/prunable.h"
 #include "models/activations.h"
 
@@ -17,5 +19,12 @@ inline torch::Tensor conv_bn_relu(PrunableConv2dImpl& conv, FoldableBatchNorm2dI
   auto y = bn.forward(conv.forward(x));
   return residual.defined() ? add_relu(y, residual) : relu_fresh(y);
 }
+
+// `seq` (modules that take and return one tensor) run in order, each PrunableConv2d,
+// FoldableBatchNorm2d, ReLU triple through conv_bn_relu: torchvision's Conv2dNormActivation,
+// a VGG's features. With a `residual`, relu(seq(x) + residual) for a `seq` that ends in a
+// PrunableConv2d and its FoldableBatchNorm2d (a residual branch): the add and the ReLU
+// happen in that convolution's call.
+torch::Tensor forward_fused(torch::nn::Sequential& seq, torch::Tensor x, const torch::Tensor& residual = {});
 
 }  // namespace domino

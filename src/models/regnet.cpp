@@ -4,7 +4,7 @@
 #include <torch/torch.h>
 
 #include "domino/models/models.h"
-#include "models/activations.h"
+#include "models/conv_bn_relu.h"
 #include "models/resnet_blocks.h"
 
 namespace domino {
@@ -49,19 +49,24 @@ TORCH_MODULE(Chain);
 // ResBottleneckBlock with bottleneck multiplier 1 and no squeeze-excitation (the X family).
 class ResBottleneckBlockImpl : public torch::nn::Module {
  public:
-  ResBottleneckBlockImpl(int64_t in, int64_t out, int64_t stride) {
+  ResBottleneckBlockImpl(int64_t in, int64_t out, int64_t stride)
+      : a(conv_bn(in, out, 1, 1, 1, true)), b(conv_bn(out, out, 3, stride, out / kGroupWidth, true)),
+        c(conv_bn(out, out, 1, 1, 1, false)) {
     if (in != out || stride != 1) proj = register_module("proj", conv_bn(in, out, 1, stride, 1, false));
-    Chain f;
-    f->add("a", conv_bn(in, out, 1, 1, 1, true));
-    f->add("b", conv_bn(out, out, 3, stride, out / kGroupWidth, true));
-    f->add("c", conv_bn(out, out, 1, 1, 1, false));
-    this->f = register_module("f", f);
+    Chain f;  // f.a, f.b, f.c: torchvision's names
+    f->add("a", a);
+    f->add("b", b);
+    f->add("c", c);
+    register_module("f", f);
   }
 
-  torch::Tensor forward(const torch::Tensor& x) { return add_relu(f->forward(x), proj ? proj->forward(x) : x); }
+  // The shortcut first: f.c's epilogue adds it (forward_fused).
+  torch::Tensor forward(const torch::Tensor& x) {
+    const auto shortcut = proj ? proj->forward(x) : x;
+    return forward_fused(c, forward_fused(b, forward_fused(a, x)), shortcut);
+  }
 
-  torch::nn::Sequential proj{nullptr};
-  Chain f{nullptr};
+  torch::nn::Sequential proj{nullptr}, a, b, c;
 };
 TORCH_MODULE(ResBottleneckBlock);
 
@@ -85,7 +90,7 @@ class RegNetX : public Network {
   }
 
   torch::Tensor forward(torch::Tensor x) override {
-    x = trunk_output->forward(stem->forward(x));
+    x = trunk_output->forward(forward_fused(stem, x));
     return fc(torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1));
   }
 

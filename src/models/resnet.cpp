@@ -6,7 +6,7 @@
 
 #include "domino/core/error.h"
 #include "domino/models/models.h"
-#include "models/activations.h"
+#include "models/conv_bn_relu.h"
 #include "models/resnet_blocks.h"
 
 namespace domino {
@@ -39,7 +39,7 @@ class ResNet : public Network {
   }
 
   torch::Tensor forward(torch::Tensor x) override {
-    x = relu_fresh(bn1(conv1(x)));
+    x = conv_bn_relu(*conv1, *bn1, x);
     if (pool_) x = torch::max_pool2d(x, 3, 2, 1);
     for (auto& stage : stages) x = stage->forward(x);
     x = torch::adaptive_avg_pool2d(x, {1, 1}).flatten(1);
