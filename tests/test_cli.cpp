@@ -10,6 +10,7 @@ namespace {
 
 using test::expect_clean_error;
 using test::run_domino;
+namespace fs = std::filesystem;
 
 
 TEST(Cli, InfoPrintsTheLayerTableAndJson) {
@@ -41,6 +42,31 @@ TEST(Cli, HelpExplainsCommandsAndOptions) {
   EXPECT_EQ(bench.exit_code, 0);
   for (const char* word : {"--checkpoint", "--nm", "--scheme", "--prune", "--batch-size", "--threads", "--json", "--isa"})
     EXPECT_NE(bench.output.find(word), std::string::npos) << word;
+}
+
+// Each OpenBLAS build installed here, put behind LibTorch in turn (the loader's path before
+// the system's choice): one with its own pool of threads has it cut to one (set_threads:
+// its spinning threads slowed LibTorch's), one built on OpenMP shares LibTorch's pool.
+// bench-infer says which ran. scripts/install-deps.sh installs the OpenMP build.
+TEST(Cli, BenchInferNamesTheBlasAndAPthreadsOpenBlasRunsOneThread) {
+  test::TempDir dir;
+  ASSERT_EQ(run_domino("scheme uniform --model resnet20 --dataset cifar10 --N 2 --out " + (dir / "s.json")).exit_code, 0);
+  int builds = 0;
+  for (const auto& [build, expect] : {std::pair{"openblas-pthread", "OpenBLAS, pthreads, 1 thread(s)"},
+                                      std::pair{"openblas-openmp", "OpenBLAS, OpenMP"}}) {
+    for (const auto& arch : fs::directory_iterator("/usr/lib")) {
+      const auto lib = arch.path() / build;
+      if (!fs::exists(lib / "libblas.so.3")) continue;
+      SCOPED_TRACE(lib.string());
+      const auto r = test::run_command("LD_LIBRARY_PATH=" + lib.string() + " " + DOMINO_BIN +
+                                       " bench-infer --json --threads 2 --repeats 1 --warmup 0 --model resnet20"
+                                       " --dataset cifar10 --prune --scheme " + (dir / "s.json"));
+      ASSERT_EQ(r.exit_code, 0) << r.output;
+      EXPECT_EQ(nlohmann::json::parse(r.output.substr(r.output.find('{')))["blas"], expect);
+      ++builds;
+    }
+  }
+  EXPECT_GT(builds, 0) << "no OpenBLAS build under /usr/lib/*/openblas-*: scripts/install-deps.sh installs one";
 }
 
 TEST(Cli, UnknownModelDatasetAndOptionsListTheValidOnes) {

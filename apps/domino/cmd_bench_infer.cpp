@@ -26,7 +26,7 @@ nlohmann::json to_json(const engine::InferenceTiming& t, const std::string& dens
     layers.push_back({{"name", l.name}, {"input", l.input_shape}, {"weight", l.weight_shape}, {"N", l.N}, {"M", l.M},
                       {"dense_ms", l.dense_ms}, {"nm_ms", l.nm_ms}, {"speedup", speedup(l.dense_ms, l.nm_ms)}});
   const double images = static_cast<double>(t.batch_size);
-  return {{"batch_size", t.batch_size}, {"threads", t.threads}, {"isa", t.isa}, {"dense_format", dense_format},
+  return {{"batch_size", t.batch_size}, {"threads", t.threads}, {"isa", t.isa}, {"blas", t.blas}, {"dense_format", dense_format},
           {"dense", {{"ms", t.dense_ms}, {"images_per_second", 1000 * images / t.dense_ms}}},
           {"nm", {{"ms", t.nm_ms}, {"images_per_second", 1000 * images / t.nm_ms}}},
           {"speedup", speedup(t.dense_ms, t.nm_ms)}, {"layers", layers}, {"dense_layers", t.switched.dense},
@@ -51,8 +51,8 @@ nlohmann::json table_check(const engine::InferenceTiming& t, const Scheme& schem
 }
 
 void print_table(const engine::InferenceTiming& t, const std::string& model, int64_t repeats, const std::string& dense_format) {
-  fmt::print("{}: batch {}, {} threads, engine kernels {}, dense forward {}; medians of {} timed forwards\n", model,
-             t.batch_size, t.threads, t.isa, dense_format, repeats);
+  fmt::print("{}: batch {}, {} threads, engine kernels {}, dense forward {}, BLAS {}; medians of {} timed forwards\n",
+             model, t.batch_size, t.threads, t.isa, dense_format, t.blas, repeats);
   fmt::print("{:<24} {:>15} {:>15} {:>6} {:>10} {:>10} {:>8}\n", "layer", "input", "weight", "N:M", "dense ms", "N:M ms",
              "speed-up");
   for (const auto& l : t.layers)

@@ -5,11 +5,14 @@
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
+#include <dlfcn.h>
 
 #include <atomic>
 #include <limits>
 #include <csignal>
 #include <thread>
+
+#include <fmt/format.h>
 
 #include "domino/core/error.h"
 
@@ -46,6 +49,29 @@ void set_threads(int threads) {
   check_thread_count(threads, "thread count");
   const int n = threads > 0 ? threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   torch::set_num_threads(n);
+  set_blas_pool_threads(1);
+}
+
+// OpenBLAS built on pthreads (Debian's libopenblas0-pthread) keeps a pool of its own that
+// spins for a while after every call, on the cores LibTorch's OpenMP threads work on: after
+// a small convolution that LibTorch hands to BLAS (below oneDNN's size threshold, e.g. a
+// CIFAR stem at batch 1), every following operation ran slower, VGG-16's batch-1 N:M
+// forward 4.0 ms instead of 0.6-0.9 (docs/benchmarks.md). OpenBLAS built on OpenMP (what
+// scripts/install-deps.sh installs) shares LibTorch's pool and has none of its own.
+void set_blas_pool_threads(int n) {
+  const auto parallel = reinterpret_cast<int (*)()>(dlsym(RTLD_DEFAULT, "openblas_get_parallel"));
+  const auto set = reinterpret_cast<void (*)(int)>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  constexpr int kPthreads = 1;  // openblas_get_parallel(): 0 sequential, 1 pthreads, 2 OpenMP
+  if (parallel && set && parallel() == kPthreads) set(n);
+}
+
+std::string blas_threading() {
+  const auto parallel = reinterpret_cast<int (*)()>(dlsym(RTLD_DEFAULT, "openblas_get_parallel"));
+  if (!parallel) return "not OpenBLAS";
+  const auto threads = reinterpret_cast<int (*)()>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  const int kind = parallel();
+  return fmt::format("OpenBLAS, {}{}", kind == 0 ? "sequential" : kind == 1 ? "pthreads" : "OpenMP",
+                     kind == 1 && threads ? fmt::format(", {} thread(s)", threads()) : std::string());
 }
 
 c10::Device resolve_device(const std::string& name) {

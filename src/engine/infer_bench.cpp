@@ -7,6 +7,7 @@
 #include <chrono>
 #include <map>
 
+#include "domino/core/runtime.h"
 #include "domino/models/prunable.h"
 
 namespace domino::engine {
@@ -162,6 +163,7 @@ InferenceTiming bench_inference(Network& model, const Scheme& scheme, const at::
   t.batch_size = input.size(0);
   t.threads = at::get_num_threads();
   t.isa = to_string(active_isa());
+  t.blas = blas_threading();
 
   std::vector<std::string> names;
   for (const auto& layer : scheme.layers) names.push_back(layer.name);

@@ -9,8 +9,18 @@
 namespace domino {
 
 // 0 means every core. LibTorch on these machines otherwise starts with one thread.
-// Fails above max_threads().
+// Fails above max_threads(). An OpenBLAS with its own pool of threads has it cut to one
+// (set_blas_pool_threads): LibTorch's threads do the parallel work.
 void set_threads(int threads);
+
+// The size of OpenBLAS's own thread pool, where it has one (built on pthreads; its threads
+// spin after each call on the cores LibTorch's work on); else (OpenBLAS on OpenMP, another
+// BLAS) nothing.
+void set_blas_pool_threads(int n);
+
+// The BLAS behind LibTorch and how it threads: "OpenBLAS, OpenMP", "OpenBLAS, pthreads,
+// 1 thread(s)", "not OpenBLAS" (reported by `domino info`-like diagnostics and tests).
+std::string blas_threading();
 
 // The most threads (LibTorch's, or data-pipeline workers) a run may ask for: 8 per core,
 // at least 64. More only slows a run down, and tens of thousands hang the process.

@@ -29,6 +29,7 @@ struct InferenceTiming {
   int64_t batch_size = 0;
   int threads = 0;
   std::string isa;                 // the engine's instruction set
+  std::string blas;                // the BLAS behind LibTorch and its threading (blas_threading())
   double dense_ms = 0, nm_ms = 0;  // median latency of one whole forward
   std::vector<LayerTiming> layers; // the layers the engine runs, in forward order
   // LibTorch's time of every layer of the scheme it could time alone, those the engine
