@@ -105,17 +105,10 @@ std::optional<OverrideSlot> override_slot(torch::nn::Module& module) {
 }
 
 // The layer's dense LibTorch forward as an override (LibTorch's own conv2d and linear on
-// its weight), or empty where the engine would not take the layer anyway.
+// its weight), or empty for a module that is neither layer.
 ForwardOverride dense_forward(torch::nn::Module& module) {
-  if (auto* conv = module.as<PrunableConv2dImpl>()) {
-    const auto& o = conv->options;
-    if (!c10::holds_alternative<torch::ExpandingArray<2>>(o.padding())) return {};
-    const auto padding = c10::get<torch::ExpandingArray<2>>(o.padding());
-    return [conv, padding](const torch::Tensor& x) {
-      const auto& o = conv->options;
-      return torch::conv2d(x, conv->weight, conv->bias, *o.stride(), *padding, *o.dilation(), o.groups());
-    };
-  }
+  if (auto* conv = module.as<PrunableConv2dImpl>())
+    return [conv](const torch::Tensor& x) { return conv->dense_forward(x); };
   if (auto* linear = module.as<PrunableLinearImpl>())
     return [linear](const torch::Tensor& x) { return torch::nn::functional::linear(x, linear->weight, linear->bias); };
   return {};
