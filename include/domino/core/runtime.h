@@ -19,7 +19,7 @@ void set_threads(int threads);
 void set_blas_pool_threads(int n);
 
 // The BLAS behind LibTorch and how it threads: "OpenBLAS, OpenMP", "OpenBLAS, pthreads,
-// 1 thread(s)", "not OpenBLAS" (reported by `domino info`-like diagnostics and tests).
+// 1 thread(s)", "not OpenBLAS" (bench-infer reports it with its timings).
 std::string blas_threading();
 
 // The most threads (LibTorch's, or data-pipeline workers) a run may ask for: 8 per core,
