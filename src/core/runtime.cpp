@@ -28,6 +28,14 @@ void on_signal(int signal) {
   }
 }
 
+// An OpenBLAS function where OpenBLAS is LibTorch's BLAS (looked up, not linked: the
+// system's libblas.so.3 may be another), else null.
+template <typename F>
+F* openblas(const char* name) {
+  return reinterpret_cast<F*>(dlsym(RTLD_DEFAULT, name));
+}
+constexpr int kOpenBlasPthreads = 1;  // openblas_get_parallel(): 0 sequential, 1 pthreads, 2 OpenMP
+
 }  // namespace
 
 int max_threads() { return static_cast<int>(std::max(64u, 8 * std::thread::hardware_concurrency())); }
@@ -59,19 +67,18 @@ void set_threads(int threads) {
 // forward 4.0 ms instead of 0.6-0.9 (docs/benchmarks.md). OpenBLAS built on OpenMP (what
 // scripts/install-deps.sh installs) shares LibTorch's pool and has none of its own.
 void set_blas_pool_threads(int n) {
-  const auto parallel = reinterpret_cast<int (*)()>(dlsym(RTLD_DEFAULT, "openblas_get_parallel"));
-  const auto set = reinterpret_cast<void (*)(int)>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-  constexpr int kPthreads = 1;  // openblas_get_parallel(): 0 sequential, 1 pthreads, 2 OpenMP
-  if (parallel && set && parallel() == kPthreads) set(n);
+  const auto parallel = openblas<int()>("openblas_get_parallel");
+  const auto set = openblas<void(int)>("openblas_set_num_threads");
+  if (parallel && set && parallel() == kOpenBlasPthreads) set(n);
 }
 
 std::string blas_threading() {
-  const auto parallel = reinterpret_cast<int (*)()>(dlsym(RTLD_DEFAULT, "openblas_get_parallel"));
+  const auto parallel = openblas<int()>("openblas_get_parallel");
   if (!parallel) return "not OpenBLAS";
-  const auto threads = reinterpret_cast<int (*)()>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  const auto threads = openblas<int()>("openblas_get_num_threads");
   const int kind = parallel();
-  return fmt::format("OpenBLAS, {}{}", kind == 0 ? "sequential" : kind == 1 ? "pthreads" : "OpenMP",
-                     kind == 1 && threads ? fmt::format(", {} thread(s)", threads()) : std::string());
+  return fmt::format("OpenBLAS, {}{}", kind == 0 ? "sequential" : kind == kOpenBlasPthreads ? "pthreads" : "OpenMP",
+                     kind == kOpenBlasPthreads && threads ? fmt::format(", {} thread(s)", threads()) : std::string());
 }
 
 c10::Device resolve_device(const std::string& name) {

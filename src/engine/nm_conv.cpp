@@ -52,6 +52,9 @@ constexpr int64_t kAlign = 16;  // floats: an AVX-512 vector, a 64-byte cache li
 
 int64_t round_up(int64_t v, int64_t a) { return (v + a - 1) / a * a; }
 
+// Output rows (or columns) of a convolution over `in` input rows.
+int64_t conv_out(int64_t in, int64_t kernel, int64_t pad, int64_t stride) { return (in + 2 * pad - kernel) / stride + 1; }
+
 // Where each image's input lies for the kernel (see the file comment).
 struct InputLayout {
   int64_t channels = 0, s = 1, pad = 0;
@@ -73,8 +76,8 @@ InputLayout input_layout(int64_t channels, int64_t h, int64_t w, int64_t kh, int
   l.h = l.in_place ? 1 : h;
   l.w = l.in_place ? h * w : w;
   const int64_t hp = l.h + 2 * pad, wp = l.w + 2 * pad;
-  l.ho = (hp - kh) / s + 1;
-  l.wo = (wp - kw) / s + 1;
+  l.ho = conv_out(l.h, kh, pad, s);
+  l.wo = conv_out(l.w, kw, pad, s);
   l.hh = (hp + s - 1) / s;
   const int64_t columns = (wp + s - 1) / s;
   const bool align = one_by_one && !l.in_place && round_up(columns, kAlign) * 2 <= columns * 3;
@@ -229,8 +232,8 @@ at::Tensor NmConv2d::forward(const at::Tensor& input, bool relu, const at::Tenso
   if (!input.is_cpu()) fail("N:M convolution: the engine runs on the CPU, the input is on {}", input.device().str());
   if (input.size(2) + 2 * geometry_.padding < shape_[2] || input.size(3) + 2 * geometry_.padding < shape_[3])
     fail("N:M convolution: input {}x{} is smaller than the kernel", input.size(2), input.size(3));
-  const int64_t ho = (input.size(2) + 2 * geometry_.padding - shape_[2]) / geometry_.stride + 1;
-  const int64_t wo = (input.size(3) + 2 * geometry_.padding - shape_[3]) / geometry_.stride + 1;
+  const int64_t ho = conv_out(input.size(2), shape_[2], geometry_.padding, geometry_.stride);
+  const int64_t wo = conv_out(input.size(3), shape_[3], geometry_.padding, geometry_.stride);
   if (residual.defined() && residual.sizes() != at::IntArrayRef{input.size(0), shape_[0], ho, wo})
     fail("N:M convolution: the residual is {}, the output [{}, {}, {}, {}]", shape_str(residual.sizes()), input.size(0),
          shape_[0], ho, wo);
@@ -280,7 +283,7 @@ at::Tensor NmConv2d::forward_channels_last(const at::Tensor& input, bool relu, c
   const auto x = input.to(torch::kFloat).contiguous(at::MemoryFormat::ChannelsLast);
   const int64_t batch = x.size(0), channels = x.size(1), h = x.size(2), w = x.size(3);
   const int64_t pad = geometry_.padding, s = geometry_.stride, kh = shape_[2], kw = shape_[3];
-  const int64_t ho = (h + 2 * pad - kh) / s + 1, wo = (w + 2 * pad - kw) / s + 1;
+  const int64_t ho = conv_out(h, kh, pad, s), wo = conv_out(w, kw, pad, s);
   const int64_t cin = shape_[1], cout = shape_[0];
   auto out = torch::empty({batch, cout, ho, wo}, torch::TensorOptions(torch::kFloat).memory_format(at::MemoryFormat::ChannelsLast));
   NhwcConvTask task;
