@@ -451,28 +451,37 @@ TEST(NmEngineModel, ABrokenWeightIsRefusedAndTheStemStaysDense) {
 // Where the engine runs channels-last, the stem it leaves to LibTorch turns the model's input
 // channels-last (so the stem's pooling runs LibTorch's channels-last kernel); with the
 // channels-last kernel off, or a lower ISA, it takes the input as it comes. Logits as the
-// masked dense forward's either way.
+// masked dense forward's either way. A 1-channel input (Fashion-MNIST) is contiguous in both
+// formats: it must still take channels-last strides, or LibTorch runs the stem NCHW.
 TEST(NmEngineModel, TheStemTakesItsInputChannelsLastWhereTheEngineRunsChannelsLast) {
   IsaGuard isa_guard;
   ChannelsLastGuard kernel_guard;
   torch::manual_seed(8);
-  auto model = make_model("resnet50", {3, 10});
-  randomise_batchnorms(*model);
-  const auto table = build_layer_table(*model, {3, 64, 64});
-  const auto scheme = uniform_scheme(dense_scheme(table, 16, Layout::NHWC), 2);
-  const auto x = torch::randn({2, 3, 40, 40});
-  check_model(*model, scheme, x);
-  auto* stem = model->named_modules()["conv1"]->as<PrunableConv2dImpl>();
-  ASSERT_NE(stem, nullptr);
-  for (const bool kernel : {true, false}) {
-    engine::use_channels_last_kernel(kernel);
-    for (const auto isa : runnable_isas()) {
-      engine::limit_isa(isa);
-      SCOPED_TRACE(fmt::format("channels-last kernel {}, isa {}", kernel, to_string(isa)));
-      torch::NoGradGuard no_grad;
-      const bool channels_last = kernel && isa == Isa::Avx512;
-      EXPECT_EQ(stem->forward(x).is_contiguous(at::MemoryFormat::ChannelsLast), channels_last);
-      EXPECT_TRUE(torch::allclose(stem->forward(x), stem->dense_forward(x), 1e-5, 1e-5));
+  struct Case {
+    std::string model;
+    ImageShape shape;
+    at::Tensor x;
+  };
+  for (const auto& c : {Case{"resnet50", {3, 64, 64}, torch::randn({2, 3, 40, 40})},
+                        Case{"resnet20", {1, 28, 28}, torch::randn({2, 1, 28, 28})}}) {
+    engine::use_channels_last_kernel(true);  // as the engine starts, whatever the last case left
+    engine::limit_isa(Isa::Avx512);
+    auto model = make_model(c.model, {c.shape.channels, 10});
+    randomise_batchnorms(*model);
+    const auto scheme = uniform_scheme(dense_scheme(build_layer_table(*model, c.shape), 16, Layout::NHWC), 2);
+    check_model(*model, scheme, c.x);
+    auto* stem = model->named_modules()["conv1"]->as<PrunableConv2dImpl>();
+    ASSERT_NE(stem, nullptr);
+    for (const bool kernel : {true, false}) {
+      engine::use_channels_last_kernel(kernel);
+      for (const auto isa : runnable_isas()) {
+        engine::limit_isa(isa);
+        SCOPED_TRACE(fmt::format("{}, channels-last kernel {}, isa {}", c.model, kernel, to_string(isa)));
+        torch::NoGradGuard no_grad;
+        const bool channels_last = kernel && isa == Isa::Avx512;
+        EXPECT_EQ(stem->forward(c.x).is_contiguous(at::MemoryFormat::ChannelsLast), channels_last);
+        EXPECT_TRUE(torch::allclose(stem->forward(c.x), stem->dense_forward(c.x), 1e-5, 1e-5));
+      }
     }
   }
 }

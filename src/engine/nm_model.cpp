@@ -4,6 +4,7 @@
 #include <functional>
 #include <set>
 
+#include "core/memory_format.h"
 #include "domino/core/error.h"
 #include "domino/engine/engine.h"
 #include "domino/models/prunable.h"
@@ -101,7 +102,9 @@ EngineLayers use_engine(torch::nn::Module& model, const Scheme& scheme, double m
     }
   }
   // The convolutions left to LibTorch take channels-last input while the engine's run
-  // channels-last (checked at each call: the ISA can be lowered later).
+  // channels-last (checked at each call: the ISA can be lowered later), in its own strides:
+  // a 1-channel image keeps NCHW strides through contiguous(ChannelsLast), and LibTorch would
+  // run the stem NCHW.
   if (channels_last_witness) {
     const std::set<std::string> switched(out.engine.begin(), out.engine.end());
     for (const auto& item : modules) {
@@ -109,7 +112,7 @@ EngineLayers use_engine(torch::nn::Module& model, const Scheme& scheme, double m
       if (!conv || switched.count(item.key())) continue;
       switches.push_back([conv, witness = channels_last_witness] {
         conv->set_forward_override([conv, witness](const torch::Tensor& x) {
-          return conv->dense_forward(witness->runs_channels_last() ? x.contiguous(at::MemoryFormat::ChannelsLast) : x);
+          return conv->dense_forward(witness->runs_channels_last() ? with_format_strides(x, at::MemoryFormat::ChannelsLast) : x);
         });
       });
     }

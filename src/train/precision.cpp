@@ -10,6 +10,7 @@
 
 #include <algorithm>
 
+#include "core/memory_format.h"
 #include "domino/core/error.h"
 #include "domino/core/names.h"
 
@@ -69,15 +70,18 @@ void set_memory_format(torch::nn::Module& module, MemoryFormat format) {
   // parameter's gradient to have its parameter's strides.
   auto convert = [&](at::Tensor& t) {
     if (!t.defined() || t.dim() != 4) return;
-    auto laid_out = at::empty_like(t, to_c10(format));
-    if (laid_out.strides() != t.strides()) t.set_data(laid_out.copy_(t));
+    auto laid_out = with_format_strides(t, to_c10(format));
+    if (!laid_out.is_same(t)) t.set_data(laid_out);
   };
   for (auto& p : module.parameters()) convert(p);
   for (auto& b : module.buffers()) convert(b);
 }
 
 at::Tensor in_memory_format(const at::Tensor& images, MemoryFormat format) {
-  return images.dim() == 4 ? images.contiguous(to_c10(format)) : images;
+  // A 1-channel batch (Fashion-MNIST) with NCHW strides would send the stem convolution down
+  // LibTorch's NCHW path wherever its weight's strides are ambiguous too (a masked weight),
+  // and the next convolution would copy the whole activation back to channels-last.
+  return images.dim() == 4 ? with_format_strides(images, to_c10(format)) : images;
 }
 
 AutocastGuard::AutocastGuard(c10::Device device, Precision precision)
