@@ -7,6 +7,7 @@
 #include <chrono>
 #include <map>
 
+#include "core/memory_format.h"
 #include "domino/core/runtime.h"
 #include "domino/models/prunable.h"
 
@@ -134,10 +135,11 @@ void time_layers(Network& model, const at::Tensor& input, const BenchOptions& o,
   for (const auto& restore : restores) restore();
 }
 
-// The model's 4-d parameters (convolution weights) in `format`.
+// The model's 4-d parameters (convolution weights) in `format`'s own strides (a 1-channel
+// stem's weight keeps NCHW strides through contiguous(ChannelsLast)).
 void set_weight_format(torch::nn::Module& model, at::MemoryFormat format) {
   for (auto& p : model.parameters())
-    if (p.dim() == 4) p.set_data(p.contiguous(format));
+    if (p.dim() == 4) p.set_data(with_format_strides(p, format));
 }
 
 }  // namespace
@@ -164,7 +166,7 @@ InferenceTiming bench_inference(Network& model, const Scheme& scheme, const at::
   ForwardCounter count(o);
   const auto dense_format = o.dense_channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
   set_weight_format(model, dense_format);
-  const auto dense_input = input.contiguous(dense_format);
+  const auto dense_input = with_format_strides(input, dense_format);
   t.dense_ms = time_model(model, dense_input, o, count, dense_out);
   LayerClocks dense, nm;
   time_layers(model, dense_input, o, count, names, dense_forward, dense);
