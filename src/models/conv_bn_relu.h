@@ -2,13 +2,13 @@
 // added before the ReLU), as one call: where the N:M engine runs the convolution with that
 // BatchNorm folded into it, the add and the ReLU happen as its outputs are stored, so the
 // output is written once instead of being read and written again by each of them
-// (docs/engine.md, "Fused epilogue"); anywhere else (training, dense layers), as written.
+// (docs/engine.md, "Fused epilogue"); anywhere else (training, dense layers), the
+// BatchNorm's forward_relu (in training one fused node where it can).
 #pragma once
 
 #include <torch/nn/modules/container/sequential.h>
 
 #include "domino/models/prunable.h"
-#include "models/activations.h"
 
 namespace domino {
 
@@ -16,8 +16,7 @@ inline torch::Tensor conv_bn_relu(PrunableConv2dImpl& conv, FoldableBatchNorm2dI
                                   const torch::Tensor& residual = {}) {
   // A folded BatchNorm is the identity: relu(bn(conv(x)) + r) = relu(conv(x) + r).
   if (bn.folded() && conv.fused_relu_forward()) return conv.fused_relu_forward()(x, residual);
-  auto y = bn.forward(conv.forward(x));
-  return residual.defined() ? add_relu(y, residual) : relu_fresh(y);
+  return bn.forward_relu(conv.forward(x), residual);
 }
 
 // `seq` (modules that take and return one tensor) run in order, each PrunableConv2d,

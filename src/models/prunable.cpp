@@ -3,6 +3,8 @@
 #include <torch/torch.h>
 
 #include "domino/core/error.h"
+#include "models/activations.h"
+#include "models/batchnorm_relu.h"
 
 namespace domino {
 
@@ -34,6 +36,18 @@ torch::Tensor FoldableBatchNorm2dImpl::forward(const torch::Tensor& input) {
   if (is_training() && cross_sum_) return synced_forward(input);
   // What torch::nn::BatchNorm2d computes, through the same function.
   return torch::nn::functional::detail::batch_norm(input, running_mean, running_var, weight, bias, is_training(), momentum, eps);
+}
+
+torch::Tensor FoldableBatchNorm2dImpl::forward_relu(const torch::Tensor& input, const torch::Tensor& residual) {
+  if (!folded_ && is_training() && !cross_sum_) {
+    const BatchNormParams p{weight, bias, running_mean, running_var, momentum, eps};
+    if (batchnorm_relu_applies(input, residual, p)) {
+      num_batches_tracked += 1;
+      return batchnorm_relu_train(input, residual, p);
+    }
+  }
+  auto y = forward(input);
+  return residual.defined() ? add_relu(y, residual) : relu_fresh(y);
 }
 
 torch::Tensor FoldableBatchNorm2dImpl::synced_forward(const torch::Tensor& input) {

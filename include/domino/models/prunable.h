@@ -69,6 +69,10 @@ class FoldableBatchNorm2dImpl : public torch::nn::Cloneable<FoldableBatchNorm2dI
   explicit FoldableBatchNorm2dImpl(int64_t features, double eps = 1e-5, double momentum = 0.1);
   void reset() override;
   torch::Tensor forward(const torch::Tensor& input);
+  // relu(forward(input) + residual) (no residual: relu(forward(input))). In training, on
+  // channels-last CPU tensors in float or bf16, one fused autograd node
+  // (src/models/batchnorm_relu.h); otherwise LibTorch's BatchNorm, add and ReLU.
+  torch::Tensor forward_relu(const torch::Tensor& input, const torch::Tensor& residual = {});
   void set_folded(bool folded) { folded_ = folded; }
   bool folded() const { return folded_; }
   // SyncBatchNorm: in training, the batch statistics are over every rank's batch. `sum`
