@@ -5,7 +5,9 @@
 #if defined(__x86_64__)
 // GCC 12's AVX-512 intrinsics that start from _mm512_undefined_*() warn "may be used
 // uninitialized" once inlined (GCC bug 105593, fixed in later releases); nothing here is.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 namespace domino::bn_kernels {
