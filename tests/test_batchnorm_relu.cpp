@@ -124,7 +124,7 @@ TEST(FusedBatchNormRelu, KeepsNaNAsLibTorchsReluDoes) {
 
 // Inputs the kernels do not take run LibTorch's BatchNorm, add and ReLU, with the same
 // values: NCHW strides, channels not in 16s, other dtypes, a residual of another dtype,
-// evaluation mode.
+// one value a channel, evaluation mode.
 TEST(FusedBatchNormRelu, OtherInputsRunLibTorchsOps) {
   set_threads(2);
   const BatchNormParams p{torch::ones({16}), torch::zeros({16}), torch::zeros({16}), torch::ones({16}), 0.1, 1e-5};
@@ -135,6 +135,8 @@ TEST(FusedBatchNormRelu, OtherInputsRunLibTorchsOps) {
   EXPECT_FALSE(batchnorm_relu_applies(cl(x).to(at::kHalf), {}, p));
   EXPECT_FALSE(batchnorm_relu_applies(cl(x), cl(x).to(at::kBFloat16), p));
   EXPECT_FALSE(batchnorm_relu_applies(cl(torch::randn({2, 24, 5, 5})), {}, p));
+  EXPECT_FALSE(batchnorm_relu_applies(cl(torch::randn({1, 16, 1, 1})), {}, p));  // LibTorch refuses it in training
+  EXPECT_TRUE(batchnorm_relu_applies(cl(torch::randn({2, 16, 1, 1})), {}, p) || !cpu_has_kernels());
   for (const bool training : {true, false}) {
     FoldableBatchNorm2d bn(24), reference(24);
     bn->train(training);

@@ -128,7 +128,8 @@ bool float_vector(const at::Tensor& t, int64_t C) {
 bool batchnorm_relu_applies(const at::Tensor& x, const at::Tensor& residual, const BatchNormParams& p) {
   if (!kernels_available()) return false;
   if (!x.device().is_cpu() || (x.scalar_type() != at::kFloat && x.scalar_type() != at::kBFloat16)) return false;
-  if (!channels_last_4d(x) || x.numel() == 0 || x.size(1) % 16 != 0) return false;
+  // One value a channel: LibTorch's BatchNorm refuses it in training, and so should we.
+  if (!channels_last_4d(x) || x.numel() <= x.size(1) || x.size(1) % 16 != 0) return false;
   if (residual.defined() && (residual.sizes() != x.sizes() || residual.scalar_type() != x.scalar_type() ||
                              !residual.device().is_cpu() || !channels_last_4d(residual)))
     return false;
