@@ -9,6 +9,7 @@
 #include "domino/data/loader.h"
 #include "domino/models/models.h"
 #include "domino/train/sgd.h"
+#include "models/batchnorm_relu.h"
 
 namespace {
 
@@ -54,6 +55,27 @@ void BM_DataPipeline(benchmark::State& state) {
   bench::consume_batches(state, loader);
 }
 BENCHMARK(BM_DataPipeline)->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond)->UseRealTime()->MinTime(3.0);
+
+// relu(BatchNorm(x)) forward + backward in training on ResNet-20's largest activation
+// ([64, 16, 28, 28], channels-last): range(0) 1 = the fused op (src/models/batchnorm_relu.h),
+// 0 = LibTorch's BatchNorm and ReLU; range(1) 1 = bf16, 0 = float.
+void BM_BatchNormRelu(benchmark::State& state) {
+  set_threads(2);
+  const bool fused = state.range(0) == 1;
+  const auto dtype = state.range(1) == 1 ? at::kBFloat16 : at::kFloat;
+  const auto cl = [&](const at::Tensor& t) { return t.to(dtype).contiguous(at::MemoryFormat::ChannelsLast); };
+  auto x = cl(torch::randn({64, 16, 28, 28})).requires_grad_();
+  const auto g = cl(torch::randn({64, 16, 28, 28}));
+  const BatchNormParams p{torch::ones({16}).requires_grad_(), torch::zeros({16}).requires_grad_(), torch::zeros({16}),
+                          torch::ones({16}), 0.1, 1e-5};
+  for (auto _ : state) {
+    const auto y = fused ? batchnorm_relu_train(x, {}, p)
+                         : torch::nn::functional::detail::batch_norm(x, p.running_mean, p.running_var, p.weight, p.bias,
+                                                                     true, p.momentum, p.eps).relu_();
+    y.backward(g);
+  }
+}
+BENCHMARK(BM_BatchNormRelu)->ArgNames({"fused", "bf16"})->ArgsProduct({{0, 1}, {0, 1}})->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 }  // namespace
 
