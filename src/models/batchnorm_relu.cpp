@@ -12,9 +12,23 @@ namespace k = bn_kernels;
 // Chunks of about 16 K values: enough work per task, and a split that does not depend on
 // the thread count, so neither do the sums.
 int64_t chunk_rows(int64_t C) { return std::max<int64_t>(1, 16384 / C); }
+int64_t chunks_of(const at::Tensor& x) {
+  const int64_t C = x.size(1), step = chunk_rows(C);
+  return (x.numel() / C + step - 1) / step;
+}
 
 k::Storage storage_of(const at::Tensor& t) {
   return t.scalar_type() == at::kBFloat16 ? k::Storage::BFloat16 : k::Storage::Float;
+}
+
+// Runs `body(chunk, element offset of its first row, chunk index)` over x's chunks in
+// parallel.
+template <typename Body>
+void per_chunk(const at::Tensor& x, Body body) {
+  const int64_t C = x.size(1), rows = x.numel() / C, step = chunk_rows(C);
+  at::parallel_for(0, chunks_of(x), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) body(k::Chunk{std::min(step, rows - i * step), C}, i * step * C, i);
+  });
 }
 
 // Runs `body(chunk, element offset of its first row, its partials)` over x's chunks in
@@ -22,25 +36,11 @@ k::Storage storage_of(const at::Tensor& t) {
 // partials summed over the chunks in double: [partials_per_chunk, C].
 template <typename Body>
 at::Tensor per_channel(const at::Tensor& x, int64_t partials_per_chunk, Body body) {
-  const int64_t C = x.size(1), rows = x.numel() / C, step = chunk_rows(C), chunks = (rows + step - 1) / step;
-  auto partials = torch::zeros({chunks, partials_per_chunk, C}, x.options().dtype(at::kFloat));
+  const int64_t C = x.size(1);
+  auto partials = torch::zeros({chunks_of(x), partials_per_chunk, C}, x.options().dtype(at::kFloat));
   float* out = partials.data_ptr<float>();
-  at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      const int64_t first = i * step;
-      body(k::Chunk{std::min(step, rows - first), C}, first * C, out + i * partials_per_chunk * C);
-    }
-  });
-  return partials.to(at::kDouble).sum(0);  // [partials_per_chunk, C]
-}
-
-// Runs `body(chunk, element offset of its first row)` over x's chunks in parallel.
-template <typename Body>
-void per_chunk(const at::Tensor& x, Body body) {
-  const int64_t C = x.size(1), rows = x.numel() / C, step = chunk_rows(C), chunks = (rows + step - 1) / step;
-  at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) body(k::Chunk{std::min(step, rows - i * step), C}, i * step * C);
-  });
+  per_chunk(x, [&](k::Chunk c, int64_t at, int64_t i) { body(c, at, out + i * partials_per_chunk * C); });
+  return partials.to(at::kDouble).sum(0);
 }
 
 const char* at_offset(const at::Tensor& t, int64_t elements) {
@@ -70,18 +70,18 @@ struct BatchNormRelu : public torch::autograd::Function<BatchNormRelu> {
     const auto scale = (weight.detach() * invstd).contiguous();
     const auto shift = (bias.detach() - mean * scale).contiguous();
     auto y = at::empty_like(x, x.options(), at::MemoryFormat::ChannelsLast);
-    per_chunk(x, [&](k::Chunk c, int64_t at) {
+    per_chunk(x, [&](k::Chunk c, int64_t at, int64_t) {
       k::normalize_relu(s, at_offset(x, at), has_residual ? at_offset(residual, at) : nullptr, c,
                         scale.data_ptr<float>(), shift.data_ptr<float>(), at_offset(y, at));
     });
-    ctx->save_for_backward({x, y, weight, mean, invstd});
+    ctx->save_for_backward({x, y, scale, mean, invstd});  // scale = γ σ⁻¹, the backward's factor too
     ctx->saved_data["residual"] = has_residual;
     return y;
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::variable_list grads) {
     const auto saved = ctx->get_saved_variables();
-    const auto &x = saved[0], &y = saved[1], &weight = saved[2], &mean = saved[3], &invstd = saved[4];
+    const auto &x = saved[0], &y = saved[1], &a = saved[2], &mean = saved[3], &invstd = saved[4];
     const auto dy = grads[0].to(x.scalar_type()).contiguous(at::MemoryFormat::ChannelsLast);
     const auto s = storage_of(x);
     const int64_t C = x.size(1);
@@ -92,13 +92,12 @@ struct BatchNormRelu : public torch::autograd::Function<BatchNormRelu> {
     });
     const auto sum_dz = sums[0].to(at::kFloat), sum_dz_xmu = sums[1].to(at::kFloat);
     // dx = γ σ⁻¹ (dz − Σdz / n − (x − μ) σ⁻² Σ dz (x − μ) / n)
-    const auto a = (weight.detach() * invstd).contiguous();
     const auto b = (a * sum_dz / n).contiguous();
     const auto kx = (a * invstd * invstd * sum_dz_xmu / n).contiguous();
     auto dx = at::empty_like(x, x.options(), at::MemoryFormat::ChannelsLast);
     const bool residual = ctx->saved_data["residual"].toBool() && ctx->needs_input_grad(1);
     at::Tensor dr = residual ? at::empty_like(x, x.options(), at::MemoryFormat::ChannelsLast) : at::Tensor();
-    per_chunk(x, [&](k::Chunk c, int64_t at) {
+    per_chunk(x, [&](k::Chunk c, int64_t at, int64_t) {
       k::backward_dx(s, at_offset(dy, at), at_offset(y, at), at_offset(x, at), c, m, a.data_ptr<float>(),
                      b.data_ptr<float>(), kx.data_ptr<float>(), at_offset(dx, at), residual ? at_offset(dr, at) : nullptr);
     });
@@ -144,6 +143,5 @@ at::Tensor batchnorm_relu_train(const at::Tensor& x, const at::Tensor& residual,
   return BatchNormRelu::apply(x, has_residual ? residual : at::empty({0}, x.options()), p.weight, p.bias, p.running_mean,
                               p.running_var, p.momentum, p.eps, has_residual);
 }
-
 
 }  // namespace domino

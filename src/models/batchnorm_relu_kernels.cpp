@@ -83,7 +83,7 @@ void normalize_avx512(const T* x, const T* residual, Chunk k, const float* scale
 
 template <typename T>
 void backward_sums_avx512(const T* dy, const T* y, const T* x, Chunk k, const float* mean, float* sum_dz,
-                                 float* sum_dz_xmu) {
+                          float* sum_dz_xmu) {
   for (int64_t j = 0; j < k.C; j += 16) {
     const __m512 m = _mm512_loadu_ps(mean + j);
     __m512 a = _mm512_setzero_ps(), b = _mm512_setzero_ps();
@@ -100,7 +100,7 @@ void backward_sums_avx512(const T* dy, const T* y, const T* x, Chunk k, const fl
 
 template <typename T>
 void backward_dx_avx512(const T* dy, const T* y, const T* x, Chunk k, const float* mean, const float* a,
-                               const float* b, const float* kx, T* dx, T* d_residual) {
+                        const float* b, const float* kx, T* dx, T* d_residual) {
   for (int64_t r = 0; r < k.rows; ++r)
     for (int64_t j = 0; j < k.C; j += 16) {
       const int64_t o = r * k.C + j;
