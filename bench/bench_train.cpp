@@ -63,11 +63,13 @@ void BM_BatchNormRelu(benchmark::State& state) {
   set_threads(2);
   const bool fused = state.range(0) == 1;
   const auto dtype = state.range(1) == 1 ? at::kBFloat16 : at::kFloat;
+  // ResNet-20's first and last stages on Fashion-MNIST: [64, 16, 28, 28] or [64, 64, 7, 7].
+  const int64_t C = state.range(2), side = C == 16 ? 28 : 7;
   const auto cl = [&](const at::Tensor& t) { return t.to(dtype).contiguous(at::MemoryFormat::ChannelsLast); };
-  auto x = cl(torch::randn({64, 16, 28, 28})).requires_grad_();
-  const auto g = cl(torch::randn({64, 16, 28, 28}));
-  const BatchNormParams p{torch::ones({16}).requires_grad_(), torch::zeros({16}).requires_grad_(), torch::zeros({16}),
-                          torch::ones({16}), 0.1, 1e-5};
+  auto x = cl(torch::randn({64, C, side, side})).requires_grad_();
+  const auto g = cl(torch::randn({64, C, side, side}));
+  const BatchNormParams p{torch::ones({C}).requires_grad_(), torch::zeros({C}).requires_grad_(), torch::zeros({C}),
+                          torch::ones({C}), 0.1, 1e-5};
   for (auto _ : state) {
     const auto y = fused ? batchnorm_relu_train(x, {}, p)
                          : torch::nn::functional::detail::batch_norm(x, p.running_mean, p.running_var, p.weight, p.bias,
@@ -75,7 +77,7 @@ void BM_BatchNormRelu(benchmark::State& state) {
     y.backward(g);
   }
 }
-BENCHMARK(BM_BatchNormRelu)->ArgNames({"fused", "bf16"})->ArgsProduct({{0, 1}, {0, 1}})->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK(BM_BatchNormRelu)->ArgNames({"fused", "bf16", "channels"})->ArgsProduct({{0, 1}, {0, 1}, {16, 64}})->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 }  // namespace
 
