@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's first command: install, build, and run the whole pipeline on the embedded
-# default (Fashion-MNIST), at a compact budget (configs/demo.yaml, about 20 minutes on
-# 2 cores): dense ResNet-20 -> DominoSearch at 75 % params -> SR-STE fine-tuning of the
+# default (Fashion-MNIST), at a compact budget (configs/demo.yaml, about 11-15 minutes on
+# 2 cores once built): dense ResNet-20 -> DominoSearch at 75 % params -> SR-STE fine-tuning of the
 # searched and the uniform scheme -> comparison table and HTML report in runs/demo/.
 # Interrupted, it resumes where it stopped: finished steps are cached.
 set -euo pipefail
