@@ -56,9 +56,9 @@ void BM_DataPipeline(benchmark::State& state) {
 }
 BENCHMARK(BM_DataPipeline)->Arg(0)->Arg(1)->Arg(2)->Unit(benchmark::kMicrosecond)->UseRealTime()->MinTime(3.0);
 
-// relu(BatchNorm(x)) forward + backward in training on ResNet-20's largest activation
-// ([64, 16, 28, 28], channels-last): range(0) 1 = the fused op (src/models/batchnorm_relu.h),
-// 0 = LibTorch's BatchNorm and ReLU; range(1) 1 = bf16, 0 = float.
+// relu(BatchNorm(x)) forward + backward in training on a channels-last activation:
+// range(0) 1 = the fused op (src/models/batchnorm_relu.h), 0 = LibTorch's BatchNorm and
+// ReLU; range(1) 1 = bf16, 0 = float; range(2) the channels (below).
 void BM_BatchNormRelu(benchmark::State& state) {
   set_threads(2);
   const bool fused = state.range(0) == 1;
