@@ -189,6 +189,36 @@ TEST(NmEngine, ChannelsLastKernelPrefetchingGivesTheSameOutputs) {
     }
 }
 
+// The work split over two threads: a layer with few work items gets bands enough more that
+// the threads share them evenly (a 1x1 on 25 x 29 at batch 1: 3 bands of ~242 pixels become
+// 4; 9 images of 7 x 7 at N < 8: one band each becomes two), and at k >= 8 a 1x1 layer's
+// whole batch is one row of pixels, its bands and tiles running across the images' ends.
+TEST(NmEngine, ChannelsLastKernelOnTwoThreadsMatchesLibTorch) {
+  if (engine::detected_isa() < Isa::Avx512) GTEST_SKIP() << "the channels-last kernel needs AVX-512";
+  ChannelsLastGuard guard;
+  engine::use_channels_last_kernel(true);
+  struct ThreadsGuard {
+    int threads = at::get_num_threads();
+    ~ThreadsGuard() { at::set_num_threads(threads); }
+  } threads_guard;
+  at::set_num_threads(2);
+  torch::manual_seed(8);
+  for (const auto& c : std::vector<ConvCase>{{256, 16, 1, 1, 0, 1, 25, 29, 1}, {256, 32, 1, 1, 0, 1, 7, 7, 9},
+                                             {32, 48, 1, 1, 0, 1, 5, 3, 3}, {64, 32, 3, 1, 1, 1, 56, 56, 1}})
+    for (const int64_t N : {1, 2, 4, 8, 16}) {
+      SCOPED_TRACE(fmt::format("conv {}->{} k{} {}x{} b{} {}:16", c.cin, c.cout, c.k, c.h, c.w, c.batch, N));
+      const auto weight = nm_weight({c.cout, c.cin, c.k, c.k}, N, 16, Layout::NHWC);
+      const auto bias = torch::randn({c.cout});
+      const auto x = torch::randn({c.batch, c.cin, c.h, c.w}).contiguous(at::MemoryFormat::ChannelsLast);
+      const engine::NmConv2d conv(compress_nm_checked("conv", weight, N, 16, Layout::NHWC), bias, {c.stride, c.pad, 1});
+      const auto conv_out = torch::conv2d(x, weight, bias, c.stride, c.pad);
+      const auto shortcut = torch::randn_like(conv_out).contiguous(at::MemoryFormat::ChannelsLast);
+      const auto got = conv.forward(x, /*relu=*/true, shortcut);
+      const auto expect = (conv_out + shortcut).relu();
+      EXPECT_TRUE(torch::allclose(got, expect, kRtol, kAtol)) << (got - expect).abs().max().item<float>();
+    }
+}
+
 // Outputs larger than the L3 cache are written with streaming stores (NhwcConvTask::stream):
 // the same outputs, on every run of blocks, and where a 3x3 layer's wide interior run writes
 // border pixels that the border columns then overwrite; with a residual added (N = 2, 8).

@@ -288,10 +288,16 @@ at::Tensor NmConv2d::forward_channels_last(const at::Tensor& input, bool relu, c
   auto out = torch::empty({batch, cout, ho, wo}, torch::TensorOptions(torch::kFloat).memory_format(at::MemoryFormat::ChannelsLast));
   NhwcConvTask task;
   // A 1x1 convolution of stride 1 without padding reads its pixels as one row: longer tiles.
+  // Where a block keeps 8 or more weights of a chunk, the whole batch's pixels are one row,
+  // so that tiles run on across the images' ends (7 x 7 images: tiles of 16, not 12-13): at
+  // 8:16, 1.05-1.15x on 7 x 7 and 14 x 14 at batch 8 and 32; at 2:16 and 4:16 no better
+  // (docs/benchmarks.md, 2026-12-03, seventh session).
   const bool flat = kh == 1 && kw == 1 && s == 1 && pad == 0;
+  const bool flat_batch = flat && channels_last_.k >= 8;
+  const int64_t images = flat_batch ? 1 : batch, image_pixels = flat_batch ? batch * h * w : h * w;
   task.x = x.data_ptr<float>();
   task.h = flat ? 1 : h;
-  task.w = flat ? h * w : w;
+  task.w = flat ? image_pixels : w;
   task.channels = channels;
   task.kh = kh;
   task.kw = kw;
@@ -312,7 +318,7 @@ at::Tensor NmConv2d::forward_channels_last(const at::Tensor& input, bool relu, c
   task.bias = bias_.empty() ? nullptr : bias_.data();
   task.y = out.data_ptr<float>();
   task.ho = flat ? 1 : ho;
-  task.wo = flat ? ho * wo : wo;
+  task.wo = flat ? image_pixels : wo;
   task.cout = cout;
   task.relu = relu;
   // The residual in the output's layout (a block's shortcut already is: an engine output or
@@ -332,7 +338,7 @@ at::Tensor NmConv2d::forward_channels_last(const at::Tensor& input, bool relu, c
   const int64_t tile = nhwc_tile_pixels(task.k, nhwc_blocks_per_call(task.k));
   const int64_t least = task.k >= 3 ? (tile + 1) / 2 : tile;
   const bool across = !flat && task.k >= 2 && ho <= 8 && wo <= 8 && batch >= least;
-  const int64_t per_group = across ? tile : 1, image_groups = (batch + per_group - 1) / per_group;
+  const int64_t per_group = across ? tile : 1, image_groups = (images + per_group - 1) / per_group;
   // Bands of output pixels whose input and output (~256 KiB each at most, over a group's
   // images) stay in cache while the blocks' weights stream past: whole rows, or pixels of the
   // one flat row.
@@ -343,8 +349,7 @@ at::Tensor NmConv2d::forward_channels_last(const at::Tensor& input, bool relu, c
   // reads, and at batch 1 left one thread with most of the work (docs/benchmarks.md).
   const int64_t extent = flat ? task.wo : ho;  // pixels of the one row, or rows
   const int64_t most = flat ? std::min(task.wo, band_pixels) : std::clamp<int64_t>(band_pixels / wo, 1, ho);
-  const int64_t bands = (extent + most - 1) / most;
-  const auto band_begin = [&](int64_t i) { return extent * i / bands; };
+  int64_t bands = (extent + most - 1) / most;
   // Work items: (image or group of images, band, run of blocks in one convolution group). A
   // pixel tile runs all its item's blocks while its input is in the L1 cache, and writes their
   // outputs side by side; so an item takes as many blocks as keep their weights in the L2
@@ -360,6 +365,14 @@ at::Tensor NmConv2d::forward_channels_last(const at::Tensor& input, bool relu, c
   int64_t per_item = std::min(kWeightBytes / block_bytes, (group_blocks + runs_wanted - 1) / runs_wanted);
   per_item = std::clamp(per_item - per_item % together, together, group_blocks);  // whole calls
   const int64_t runs = (group_blocks + per_item - 1) / per_item, calls = groups * runs;
+  // Few items (batch 1): a band or so more where that shares them evenly among the threads.
+  // layer1.conv3 at batch 1 ran 13 items, 7 on one thread and 6 on the other; in 14 bands
+  // it runs 1.08-1.37x faster by N, 17-19 us less at every N (more than the imbalance alone
+  // explains; docs/benchmarks.md, 2026-12-03, seventh session).
+  const int64_t threads = at::get_num_threads(), per_band = image_groups * calls;
+  if (per_band * bands < 16 * threads)
+    while ((per_band * bands) % threads != 0 && bands < extent) ++bands;
+  const auto band_begin = [&](int64_t i) { return extent * i / bands; };
   at::parallel_for(0, image_groups * bands * calls, 1, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       const int64_t b = i / (bands * calls) * per_group, band = (i / calls) % bands, call = i % calls;
