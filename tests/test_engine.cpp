@@ -9,6 +9,7 @@
 #include <map>
 #include <string>
 
+#include "domino/core/runtime.h"
 #include "domino/engine/engine.h"
 #include "domino/engine/infer_bench.h"
 #include "domino/models/layer_table.h"
@@ -197,11 +198,7 @@ TEST(NmEngine, ChannelsLastKernelOnTwoThreadsMatchesLibTorch) {
   if (engine::detected_isa() < Isa::Avx512) GTEST_SKIP() << "the channels-last kernel needs AVX-512";
   ChannelsLastGuard guard;
   engine::use_channels_last_kernel(true);
-  struct ThreadsGuard {
-    int threads = at::get_num_threads();
-    ~ThreadsGuard() { at::set_num_threads(threads); }
-  } threads_guard;
-  at::set_num_threads(2);
+  set_threads(2);  // each test runs in its own process (gtest_discover_tests)
   torch::manual_seed(8);
   for (const auto& c : std::vector<ConvCase>{{256, 16, 1, 1, 0, 1, 25, 29, 1}, {256, 32, 1, 1, 0, 1, 7, 7, 9},
                                              {32, 48, 1, 1, 0, 1, 5, 3, 3}, {64, 32, 3, 1, 1, 1, 56, 56, 1}})
