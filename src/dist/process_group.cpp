@@ -11,6 +11,7 @@
 
 #include <glog/logging.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <mutex>
 #include <utility>
@@ -131,6 +132,11 @@ void bucketed(const std::vector<at::Tensor>& tensors, int64_t bucket_bytes, Op&&
 
 ProcessGroup::ProcessGroup(const LaunchEnv& env, std::chrono::milliseconds timeout, Backend backend)
     : env_(env), backend_(backend == Backend::Nccl ? Backend::Nccl : Backend::Gloo), impl_(std::make_unique<Impl>()) {
+  // A write to a lost rank's closed socket raises SIGPIPE, which kills the process before
+  // Gloo can report the lost rank (seen once in ProcessGroup.ALostRankIsAnErrorNotAHang).
+  // Ignored, the write fails with EPIPE and becomes the one-line error; Python, and so
+  // torch.distributed, ignores SIGPIPE from start-up alike.
+  std::signal(SIGPIPE, SIG_IGN);
   guarded("rendezvous", [&] {
     const QuietLibTorchLog quiet;
     c10d::TCPStoreOptions store;
