@@ -3,7 +3,7 @@
 // N in {1, 2, 4, 8}. Counters: dense and N:M milliseconds, their ratio, the kernel's
 // multiply-add rate and its fraction of the machine's peak FMA rate (measured here). Also
 // the same layers with everything in cache (the kernel's own rate), LibTorch's sparse CSR
-// product and whole networks.
+// product, whole networks, and the 1:16 inner loop alone against an alternative.
 #include <ATen/Parallel.h>
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
@@ -20,6 +20,7 @@
 #include "domino/nm/baselines.h"
 #include "domino/nm/nm.h"
 #include "domino/sparse/srste.h"
+#include "engine/nhwc_kernel.h"
 #include "io/files.h"
 
 #if defined(__x86_64__)
@@ -206,6 +207,98 @@ BENCHMARK(BM_NmConvWarm)
     ->UseRealTime()
     ->Unit(benchmark::kMicrosecond)
     ->MinTime(0.2);
+
+#if defined(__x86_64__)
+// The two ways a 1:16 kernel can feed the FMA units, everything in the L1 cache, one thread
+// (docs/benchmarks.md, 2026-12-08): what bounds the 1:16 cells where memory does not.
+// Both run 32 chunks (512 input channels) a tile and 24 FMAs a chunk.
+constexpr int kChunks = 32;
+
+// The engine's loop (nhwc_avx512.cpp): lanes are output channels; per chunk four blocks'
+// weights, then per pixel one load feeding four permutes and FMAs. Tiles of 6 pixels.
+__attribute__((target("avx512f,fma"))) void permute_tiles(const float* x, const float* w, float* y, int64_t tiles) {
+  for (int64_t t = 0; t < tiles; ++t) {
+    __m512 acc[4][6];
+    for (auto& block : acc)
+      for (auto& a : block) a = _mm512_setzero_ps();
+    for (int c = 0; c < kChunks; ++c) {
+      __m512 weight[4];
+      for (int b = 0; b < 4; ++b) weight[b] = _mm512_load_ps(w + (c * 4 + b) * 16);
+#pragma GCC unroll 6
+      for (int p = 0; p < 6; ++p) {
+        __m512 in = _mm512_load_ps(x + (p * kChunks + c) * 16);
+        __asm__("" : "+v"(in));  // one load a pixel, as the engine forces
+#pragma GCC unroll 4
+        for (int b = 0; b < 4; ++b) {
+          const __m512 picked = _mm512_maskz_permutexvar_ps(0xFFFF, _mm512_castps_si512(weight[b]), in);
+          acc[b][p] = _mm512_fmadd_ps(weight[b], picked, acc[b][p]);
+        }
+      }
+    }
+    for (int b = 0; b < 4; ++b)
+      for (int p = 0; p < 6; ++p) _mm512_storeu_ps(y + (b * 6 + p) * 16, acc[b][p]);
+  }
+}
+
+// The alternative: lanes are 16 pixels (the input transposed to channel rows), per output
+// channel and chunk its one weight broadcast and the row of its kept channel loaded by
+// offset; 8 outputs x 3 vectors of pixels a tile (the best of 24 x 1, 12 x 2, 8 x 3, 6 x 4).
+__attribute__((target("avx512f,fma"))) void broadcast_tiles(const float* rows, const float* w, const int32_t* offset,
+                                                            float* y, int64_t tiles) {
+  for (int64_t t = 0; t < tiles; ++t) {
+    __m512 acc[8][3];
+    for (auto& output : acc)
+      for (auto& a : output) a = _mm512_setzero_ps();
+    for (int c = 0; c < kChunks; ++c) {
+#pragma GCC unroll 8
+      for (int o = 0; o < 8; ++o) {
+        const __m512 weight = _mm512_set1_ps(w[o * kChunks + c]);
+        const float* row = rows + offset[o * kChunks + c];
+#pragma GCC unroll 3
+        for (int v = 0; v < 3; ++v) acc[o][v] = _mm512_fmadd_ps(weight, _mm512_load_ps(row + v * 16), acc[o][v]);
+      }
+    }
+    for (int o = 0; o < 8; ++o)
+      for (int v = 0; v < 3; ++v) _mm512_storeu_ps(y + (o * 3 + v) * 16, acc[o][v]);
+  }
+}
+
+// Arg: 0 the engine's permute loop, 1 the broadcast loop. Counter of_peak: zmm FMAs a second
+// over fma_loop's on one thread.
+void BM_OneSixteenInnerLoop(benchmark::State& state) {
+  if (engine::detected_isa() != engine::Isa::Avx512) {
+    state.SkipWithError("needs AVX-512");
+    return;
+  }
+  at::set_num_threads(1);
+  const double peak = peak_fma_avx512(1 << 24) / 16;  // zmm FMAs a second
+  const bool permute = state.range(0) == 0;
+  state.SetLabel(permute ? "permute (the engine's)" : "broadcast");
+  // 64-byte aligned, as the engine's operands: aligned loads.
+  const auto floats = [](int64_t n, float value) {
+    auto t = torch::full({n + 16}, value);
+    const auto skip = (64 - reinterpret_cast<uintptr_t>(t.data_ptr<float>()) % 64) % 64 / sizeof(float);
+    return std::make_pair(t, t.data_ptr<float>() + skip);
+  };
+  const auto [x_storage, x] = floats(6 * kChunks * 16, 1.f);
+  const auto [rows_storage, rows] = floats(kChunks * 16 * 48, 1.f);
+  const auto [w_storage, w] = floats(kChunks * 4 * 16, 0.f);
+  const auto [y_storage, y] = floats(24 * 16, 0.f);
+  std::vector<int32_t> offset(static_cast<size_t>(8 * kChunks));
+  for (int64_t i = 0; i < kChunks * 4 * 16; ++i) w[i] = engine::nhwc_weight(0.5f, static_cast<int>(i * 7 % 16));  // lanes as the engine stores them
+  for (size_t i = 0; i < offset.size(); ++i) offset[i] = static_cast<int32_t>((i % kChunks * 16 + i * 5 % 16) * 48);
+  constexpr int64_t kTiles = 1000;
+  for (auto _ : state) {
+    if (permute) permute_tiles(x, w, y, kTiles);
+    else broadcast_tiles(rows, w, offset.data(), y, kTiles);
+    benchmark::DoNotOptimize(y);
+  }
+  const double fmas = static_cast<double>(state.iterations()) * kTiles * kChunks * 24;
+  state.counters["of_peak"] = benchmark::Counter(fmas / peak, benchmark::Counter::kIsRate);
+  at::set_num_threads(2);
+}
+BENCHMARK(BM_OneSixteenInnerLoop)->ArgName("broadcast")->DenseRange(0, 1)->UseRealTime()->Unit(benchmark::kMicrosecond);
+#endif
 
 // What a user might try instead: LibTorch's sparse CSR matmul on the im2col'd input (batch 1).
 // Args: layer, N (M = 16).
