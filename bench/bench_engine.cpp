@@ -274,18 +274,14 @@ void BM_OneSixteenInnerLoop(benchmark::State& state) {
   const double peak = peak_fma_avx512(1 << 24) / 16;  // zmm FMAs a second
   const bool permute = state.range(0) == 0;
   state.SetLabel(permute ? "permute (the engine's)" : "broadcast");
-  // 64-byte aligned, as the engine's operands: aligned loads.
-  const auto floats = [](int64_t n, float value) {
-    auto t = torch::full({n + 16}, value);
-    const auto skip = (64 - reinterpret_cast<uintptr_t>(t.data_ptr<float>()) % 64) % 64 / sizeof(float);
-    return std::make_pair(t, t.data_ptr<float>() + skip);
-  };
-  const auto [x_storage, x] = floats(6 * kChunks * 16, 1.f);
-  const auto [rows_storage, rows] = floats(kChunks * 16 * 48, 1.f);
-  const auto [w_storage, w] = floats(kChunks * 4 * 16, 0.f);
-  const auto [y_storage, y] = floats(24 * 16, 0.f);
+  // LibTorch's CPU allocator aligns to 64 bytes (as the engine's packed weights rely on): the
+  // loops' aligned loads are safe.
+  const auto x_storage = torch::ones({6 * kChunks * 16}), rows_storage = torch::ones({kChunks * 16 * 48});
+  const auto w_storage = torch::empty({kChunks * 4 * 16}), y_storage = torch::zeros({24 * 16});
+  const float *x = x_storage.data_ptr<float>(), *rows = rows_storage.data_ptr<float>();
+  float *w = w_storage.data_ptr<float>(), *y = y_storage.data_ptr<float>();
   std::vector<int32_t> offset(static_cast<size_t>(8 * kChunks));
-  for (int64_t i = 0; i < kChunks * 4 * 16; ++i) w[i] = engine::nhwc_weight(0.5f, static_cast<int>(i * 7 % 16));  // lanes as the engine stores them
+  for (int64_t i = 0; i < w_storage.numel(); ++i) w[i] = engine::nhwc_weight(0.5f, static_cast<int>(i * 7 % 16));  // lanes as the engine stores them
   for (size_t i = 0; i < offset.size(); ++i) offset[i] = static_cast<int32_t>((i % kChunks * 16 + i * 5 % 16) * 48);
   constexpr int64_t kTiles = 1000;
   for (auto _ : state) {
